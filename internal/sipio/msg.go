@@ -1,0 +1,58 @@
+// Package sipio connects sipht to the network: SIP listeners built on sipgo's
+// parser and message types, the received message with where it came from, and
+// stateless sending of replies and requests.
+package sipio
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Transport names a SIP transport protocol. String returns it the way
+// Kamailio's $pr prints it ("udp", "tcp", ...).
+type Transport uint8
+
+// The transports sipht knows.
+const (
+	UDP Transport = iota + 1
+	TCP
+	TLS
+	WS
+	WSS
+)
+
+// String returns the lower-case transport name, as $pr prints it.
+func (t Transport) String() string {
+	switch t {
+	case UDP:
+		return "udp"
+	case TCP:
+		return "tcp"
+	case TLS:
+		return "tls"
+	case WS:
+		return "ws"
+	case WSS:
+		return "wss"
+	}
+	return "unknown"
+}
+
+// Msg is one received SIP message and where it came from. Exactly one of Req
+// and Res is set. A Msg and its Raw bytes are valid only while the message is
+// being processed; the receiver may reuse them afterwards.
+type Msg struct {
+	Req *sip.Request  // the request, or nil for a reply
+	Res *sip.Response // the reply, or nil for a request
+
+	Source    netip.AddrPort // the peer the message came from ($si, $sp)
+	Local     netip.AddrPort // the local socket it arrived on ($Ri, $Rp)
+	Transport Transport      // the transport it arrived over ($pr)
+	Raw       []byte         // the message as received
+	Received  time.Time      // when it was read from the socket
+}
+
+// IsRequest reports whether the message is a request.
+func (m *Msg) IsRequest() bool { return m.Req != nil }
