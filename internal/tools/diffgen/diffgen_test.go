@@ -203,3 +203,29 @@ func TestGoldenRendering(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseSnippet: any text either parses or gives an error, and a parsed
+// snippet always renders a config that contains its body.
+func FuzzParseSnippet(f *testing.F) {
+	f.Add("#!table a=>size=4\nxlog(\"x\\n\");\n#!route R\nreturn 1;\n")
+	f.Add("#!route\n")
+	f.Add("!!x\n#!table\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := ParseSnippet("fuzz", text)
+		if err != nil {
+			return
+		}
+		cfg := s.Config(1)
+		for _, l := range s.Body {
+			if !strings.Contains(cfg, l) {
+				t.Fatalf("body line %q missing from config", l)
+			}
+		}
+		for _, tb := range s.Tables {
+			if strings.ContainsAny(tb, "\"\\") {
+				t.Fatalf("table definition %q escapes its quotes", tb)
+			}
+		}
+	})
+}
