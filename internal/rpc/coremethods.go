@@ -30,9 +30,23 @@ type CoreInfo struct {
 const ctimeLayout = "Mon Jan _2 15:04:05 2006"
 
 // FullVersion returns the core.version text: "<name> <version>
-// (<arch>/<os>)", shaped like Kamailio's "kamailio 5.6.3 (x86_64/linux)".
+// (<arch>/<os>)" with the architecture named as uname -m names it, shaped
+// like Kamailio's "kamailio 5.6.3 (x86_64/linux) ".
 func (ci CoreInfo) FullVersion() string {
-	return fmt.Sprintf("%s %s (%s/%s)", ci.Name, ci.Version, runtime.GOARCH, runtime.GOOS)
+	return fmt.Sprintf("%s %s (%s/%s)", ci.Name, ci.Version, unameArch(runtime.GOARCH), runtime.GOOS)
+}
+
+// unameArch names the architecture as uname -m (and Kamailio) do.
+func unameArch(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "x86_64"
+	case "386":
+		return "i386"
+	case "arm64":
+		return "aarch64"
+	}
+	return goarch
 }
 
 func buildSetting(key string) string {

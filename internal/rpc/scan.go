@@ -105,10 +105,17 @@ func (c *Call) scan(format string, dst []any) (n int, optionalMissing bool, err 
 		auto = false
 		v, serr := c.scanOne(conv, autoconv)
 		if serr != nil {
-			if serr == errMissing && optional {
-				return n, true, nil
+			e, ok := serr.(*scanError)
+			if !ok { // missing
+				if optional {
+					return n, true, nil
+				}
+				name := convKind(conv).String()
+				if autoconv {
+					name = "any"
+				}
+				e = &scanError{c.cursor, name, reasonEOP}
 			}
-			e := serr.(*scanError)
 			c.prepared = &Fault{Code: 400, Message: e.Error()}
 			return n, false, e
 		}
