@@ -116,8 +116,8 @@ func RegisterCore(r *Registry, info CoreInfo) error {
 			},
 		},
 		{
-			Name: "system.methodSignature",
-			Help: "Returns signature of given method: the return type (\"array\" for methods whose JSON-RPC result is an array) followed by the parameter types.",
+			Name:   "system.methodSignature",
+			Help:   "Returns signature of given method: the return type (\"array\" for methods whose JSON-RPC result is an array) followed by the parameter types.",
 			Params: "s", ParamFault: methodName,
 			Handler: func(c *Call) {
 				m, ok := r.Lookup(c.ArgStr(0))

@@ -296,4 +296,3 @@ func recText(r Record) string {
 	}
 	return s + "?"
 }
-

@@ -10,13 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sipht/sipht/internal/rpc"
+	"github.com/sipht/sipht/internal/rpc/sockfile"
 	"github.com/sipht/sipht/internal/rpc/spool"
 )
 
@@ -114,8 +113,7 @@ type Server struct {
 	ln   net.Listener
 	pc   net.PacketConn
 	// unix socket file created by us, removed on Close if unchanged
-	path string
-	ino  uint64
+	file *sockfile.File
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -187,8 +185,8 @@ func hostOrAny(a Address) string {
 
 func (s *Server) listenUnix() error {
 	path := s.addr.Path
-	if err := removeStale(path, s.addr.Network()); err != nil {
-		return err
+	if err := sockfile.RemoveStale(path, false); err != nil {
+		return fmt.Errorf("binrpc: %w", err)
 	}
 	var err error
 	if s.addr.Proto == ProtoUnixStream {
@@ -204,82 +202,13 @@ func (s *Server) listenUnix() error {
 	if err != nil {
 		return fmt.Errorf("binrpc: listen %s: %w", s.addr, err)
 	}
-	s.path = path
-	if st, err := os.Stat(path); err == nil {
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			s.ino = sys.Ino
-		}
-	}
-	fail := func(err error) error {
-		s.closeListener()
-		s.removeSocket()
-		return err
-	}
-	if err := os.Chmod(path, s.opts.Mode); err != nil {
-		return fail(fmt.Errorf("binrpc: chmod %s: %w", path, err))
-	}
-	if s.opts.User != "" || s.opts.Group != "" {
-		uid, gid, err := lookupOwner(s.opts.User, s.opts.Group)
-		if err != nil {
-			return fail(err)
-		}
-		if err := os.Chown(path, uid, gid); err != nil {
-			return fail(fmt.Errorf("binrpc: chown %s: %w", path, err))
-		}
-	}
-	return nil
-}
-
-// removeStale removes a unix socket file nobody serves any more.
-func removeStale(path, network string) error {
-	st, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	s.file, err = sockfile.Setup(path, s.opts.Mode, s.opts.User, s.opts.Group)
 	if err != nil {
+		s.closeListener()
+		s.file.Remove()
 		return fmt.Errorf("binrpc: %w", err)
 	}
-	if st.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("binrpc: %s exists and is not a socket; refusing to replace it", path)
-	}
-	if network == "unix" {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return fmt.Errorf("binrpc: %s is in use by a running server", path)
-		}
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("binrpc: removing stale socket: %w", err)
-	}
 	return nil
-}
-
-// lookupOwner resolves user and group names or numbers (-1 = unchanged).
-func lookupOwner(usr, grp string) (uid, gid int, err error) {
-	uid, gid = -1, -1
-	if usr != "" {
-		if n, err := strconv.Atoi(usr); err == nil {
-			uid = n
-		} else {
-			u, err := user.Lookup(usr)
-			if err != nil {
-				return 0, 0, fmt.Errorf("binrpc: bad user name/uid number %s: %w", usr, err)
-			}
-			uid, _ = strconv.Atoi(u.Uid)
-		}
-	}
-	if grp != "" {
-		if n, err := strconv.Atoi(grp); err == nil {
-			gid = n
-		} else {
-			g, err := user.LookupGroup(grp)
-			if err != nil {
-				return 0, 0, fmt.Errorf("binrpc: bad group name/gid number %s: %w", grp, err)
-			}
-			gid, _ = strconv.Atoi(g.Gid)
-		}
-	}
-	return uid, gid, nil
 }
 
 // Addr returns the listening address (for tcp:*:0 specs, the chosen port).
@@ -317,18 +246,6 @@ func (s *Server) closeListener() {
 	}
 }
 
-func (s *Server) removeSocket() {
-	if s.path == "" {
-		return
-	}
-	if st, err := os.Lstat(s.path); err == nil {
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok && s.ino != 0 && sys.Ino != s.ino {
-			return // someone else's socket now
-		}
-		os.Remove(s.path)
-	}
-}
-
 // Close stops serving: the listener and every connection are closed,
 // running calls see their context cancelled, and the unix socket file is
 // removed. It waits for the serving goroutines to end.
@@ -347,7 +264,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.closeListener()
 	s.wg.Wait()
-	s.removeSocket()
+	s.file.Remove()
 	return nil
 }
 
