@@ -41,6 +41,7 @@ import (
 // written as its text); integers and doubles take a number (truncated for
 // integers), true/false as 1/0, or a string holding a number.
 func (c *Call) Scan(format string, dst ...any) (int, error) {
+	c.prepared = nil // as rpc_scan's rpc_fault_reset
 	if err := checkFormat(format); err != nil {
 		return 0, fmt.Errorf("rpc: Scan: %w", err)
 	}
@@ -162,7 +163,8 @@ func convKind(conv byte) Kind {
 }
 
 // scanOne converts the parameter at c.cursor for conv. The returned Value
-// has Kind KindStr (S), KindInt (I) or KindDouble (F, and I = int64(F)).
+// has Kind KindStr (S), KindInt (I), KindDouble (F, and I = int64(F)) or,
+// for l/L/j/J, KindLong (I, and F).
 func (c *Call) scanOne(conv byte, auto bool) (Value, error) {
 	want := convKind(conv)
 	idx := c.cursor
@@ -194,6 +196,9 @@ func (c *Call) scanOne(conv byte, auto bool) (Value, error) {
 	}
 	if !ok {
 		return Value{}, mismatch(reasonType)
+	}
+	if conv == 'l' || conv == 'L' || conv == 'j' || conv == 'J' {
+		v.Kind = KindLong
 	}
 	if want == KindInt {
 		if v.I > math.MaxInt32 || v.I < math.MinInt32 {

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +31,7 @@ func TestParseArg(t *testing.T) {
 		{"+7", rpc.Int(7)},
 		{" 42", rpc.Int(42)},
 		{"", rpc.Int(0)},
-		{"12345678901", rpc.Int(-539222987)}, // strtol then (int)
+		{"12345678901", rpc.Int(-539222987)},  // strtol then (int)
 		{"99999999999999999999", rpc.Int(-1)}, // LONG_MAX then (int)
 		{"2.5", rpc.Double(2.5)},
 		{"1e3", rpc.Double(1000)},
