@@ -17,10 +17,10 @@ func fuzzSeeds(f *testing.F) {
 	f.Add(unhex(f, `a1 03 15 00 00 00 01 91 0c "htable.seti" 00 21 "t" 00 41 "neg" 00 40 ff ff ff fb`))
 	f.Add(unhex(f, `a1 33 27 61 9b 25 0d 20 01 f4 91 22 "Key name doesn't exist in htable." 00`))
 	f.Add(unhex(f, `a1 0f ff ff ff ff 00 00 00 01 91 0c "htable.dump" 00`)) // huge length
-	f.Add(unhex(f, `a1 03 05 01 91 0c "ht"`))                                  // truncated string
-	f.Add(unhex(f, `a1 03 06 01 03 55 "a" 00 03 83`))                          // struct param
-	f.Add(unhex(f, `a1 03 03 01 f2 ff ff`))                                    // double with 15 bytes
-	f.Add(unhex(f, `a1 03 02 01 98 ff`))                                       // length of length
+	f.Add(unhex(f, `a1 03 05 01 91 0c "ht"`))                               // truncated string
+	f.Add(unhex(f, `a1 03 06 01 03 55 "a" 00 03 83`))                       // struct param
+	f.Add(unhex(f, `a1 03 03 01 f2 ff ff`))                                 // double with 15 bytes
+	f.Add(unhex(f, `a1 03 02 01 98 ff`))                                    // length of length
 	f.Add([]byte{})
 	f.Add([]byte{0xa1})
 }
@@ -106,4 +106,3 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
-
