@@ -85,7 +85,7 @@ func DialAddress(ctx context.Context, a Address, opts ClientOptions) (*Client, e
 	if err != nil {
 		return nil, fmt.Errorf("binrpc: connect %s: %w", a, err)
 	}
-	c.br = bufio.NewReaderSize(c.conn, 64<<10)
+	c.br = bufio.NewReaderSize(c.conn, 32<<10)
 	return c, nil
 }
 

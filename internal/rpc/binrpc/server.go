@@ -347,7 +347,6 @@ func (s *Server) serveConn(c net.Conn) {
 	}()
 	br := bufio.NewReaderSize(c, 4096)
 	out := deadlineWriter{c, s.opts.WriteTimeout}
-	bw := bufio.NewWriterSize(out, 16<<10)
 	var body []byte
 	for {
 		c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
@@ -385,6 +384,16 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		c.SetReadDeadline(time.Time{})
 		if !s.process(h.Cookie, body, s.opts.MaxReplySize, func(pkt []byte, sp *spool.Buffer) error {
+			bw, _ := writerPool.Get().(*bufio.Writer)
+			if bw == nil {
+				bw = bufio.NewWriterSize(out, 16<<10)
+			} else {
+				bw.Reset(out)
+			}
+			defer func() {
+				bw.Reset(nil)
+				writerPool.Put(bw)
+			}()
 			if _, err := bw.Write(pkt); err != nil {
 				return err
 			}
@@ -459,7 +468,17 @@ func (s *Server) dgramLoop() {
 	}
 }
 
-var spoolPool sync.Pool
+// Reply buffers and connection writers are pooled: a call allocates
+// almost nothing but its own values.
+var (
+	replyPool  sync.Pool // *replyBuf
+	writerPool sync.Pool // *bufio.Writer
+)
+
+type replyBuf struct {
+	sp  *spool.Buffer
+	enc *Encoder
+}
 
 // process runs one request and sends its reply or fault through send
 // (pkt is a complete packet, or a header followed by the body in sp).
@@ -476,22 +495,25 @@ func (s *Server) process(cookie uint32, body []byte, maxReply int64, send func(p
 	req.AutoConvert = s.opts.AutoConvert
 	req.Transport = "binrpc"
 
-	sp, _ := spoolPool.Get().(*spool.Buffer)
-	if sp == nil {
-		sp = spool.New(s.opts.SpoolMemory, s.opts.SpoolDir, maxReply)
+	rb, _ := replyPool.Get().(*replyBuf)
+	if rb == nil {
+		sp := spool.New(s.opts.SpoolMemory, s.opts.SpoolDir, maxReply)
+		rb = &replyBuf{sp: sp, enc: NewEncoder(sp)}
 	} else {
-		sp.Reset()
-		sp.SetLimits(s.opts.SpoolMemory, s.opts.SpoolDir, maxReply)
+		rb.sp.Reset()
+		rb.sp.SetLimits(s.opts.SpoolMemory, s.opts.SpoolDir, maxReply)
+		rb.enc.Reset(rb.sp)
 	}
+	sp, enc := rb.sp, rb.enc
 	defer func() {
 		if sp.Spilled() || sp.Cap() > 256<<10 {
 			sp.Close()
 		} else {
 			sp.Reset()
-			spoolPool.Put(sp)
+			enc.Reset(nil)
+			replyPool.Put(rb)
 		}
 	}()
-	enc := NewEncoder(sp)
 	res := s.opts.Registry.Serve(s.ctx, req, enc)
 	if res.NotFound {
 		return fault(500, "command "+req.Method+" not found")

@@ -249,7 +249,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	defer c.Close()
 
-	out := bufio.NewWriterSize(stdout, 64<<10)
+	out := bufio.NewWriterSize(stdout, 32<<10)
 	defer out.Flush()
 
 	if method == "help" || method == "?" {

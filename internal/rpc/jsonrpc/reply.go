@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/spool"
@@ -138,14 +139,38 @@ type spoolConfig struct {
 	max int64
 }
 
+var encoderPool sync.Pool // *replyEncoder
+
 func newReplyEncoder(pretty bool, id ID, s sink, sc spoolConfig) *replyEncoder {
-	e := &replyEncoder{pretty: pretty, id: id, sink: s, out: bufio.NewWriterSize(s, 16<<10)}
-	e.vw = NewValueWriter(e.out, pretty)
-	e.val = spool.New(sc.mem, sc.dir, sc.max)
+	e, _ := encoderPool.Get().(*replyEncoder)
+	if e == nil {
+		e = &replyEncoder{out: bufio.NewWriterSize(s, 16<<10)}
+		e.vw = NewValueWriter(e.out, pretty)
+		e.val = spool.New(sc.mem, sc.dir, sc.max)
+		e.valOut = bufio.NewWriterSize(e.val, 16<<10)
+	} else {
+		e.out.Reset(s)
+		e.vw.Reset(e.out)
+		e.val.Reset()
+		e.val.SetLimits(sc.mem, sc.dir, sc.max)
+		e.valOut.Reset(e.val)
+	}
+	e.vw.pretty = pretty
+	e.pretty, e.id, e.sink, e.retArray, e.hasVal = pretty, id, s, false, false
 	return e
 }
 
-func (e *replyEncoder) close() { e.val.Close() }
+// close releases the encoder (to the pool when it stayed small).
+func (e *replyEncoder) close() {
+	if e.val.Spilled() || e.val.Cap() > 256<<10 {
+		e.val.Close()
+		return
+	}
+	e.out.Reset(nil)
+	e.valOut.Reset(nil)
+	e.sink = nil
+	encoderPool.Put(e)
+}
 
 // Begin implements rpc.Encoder.
 func (e *replyEncoder) Begin(flags rpc.Flags) error {
@@ -160,7 +185,6 @@ func (e *replyEncoder) Begin(flags rpc.Flags) error {
 		e.vw.PushArray(1)
 		return nil
 	}
-	e.valOut = bufio.NewWriterSize(e.val, 16<<10)
 	e.vw.Reset(e.valOut)
 	return nil
 }
