@@ -42,6 +42,8 @@ type Client struct {
 	localPath string // unix datagram reply socket to remove
 	buf       []byte
 	reply     *Reply
+	// callDeadline is the deadline of the current call's context
+	callDeadline time.Time
 }
 
 // Dial connects to a kamcmd-style address (see ParseClientSpec; unix
@@ -85,8 +87,25 @@ func DialAddress(ctx context.Context, a Address, opts ClientOptions) (*Client, e
 	if err != nil {
 		return nil, fmt.Errorf("binrpc: connect %s: %w", a, err)
 	}
-	c.br = bufio.NewReaderSize(c.conn, 32<<10)
+	c.br = bufio.NewReaderSize(deadlineReader{c}, 32<<10)
 	return c, nil
+}
+
+// deadlineReader refreshes the read deadline before each read from the
+// connection (not each record), so Timeout bounds how long the server may
+// stay silent.
+type deadlineReader struct{ c *Client }
+
+func (r deadlineReader) Read(p []byte) (int, error) {
+	var d time.Time
+	if r.c.opts.Timeout > 0 {
+		d = time.Now().Add(r.c.opts.Timeout)
+	}
+	if dl := r.c.callDeadline; !dl.IsZero() && (d.IsZero() || dl.Before(d)) {
+		d = dl
+	}
+	r.c.conn.SetReadDeadline(d)
+	return r.c.conn.Read(p)
 }
 
 func (c *Client) dialUnixgram() error {
@@ -166,10 +185,7 @@ func (r *Reply) IsFault() bool { return r.Type == TypeFault }
 func (r *Reply) Decoder() *Decoder { return r.dec }
 
 // Next returns the next record of the body, io.EOF at its end.
-func (r *Reply) Next() (Record, error) {
-	r.c.refreshDeadline()
-	return r.dec.Next()
-}
+func (r *Reply) Next() (Record, error) { return r.dec.Next() }
 
 // Fault decodes a fault reply's code and message.
 func (r *Reply) Fault() (*rpc.Fault, error) {
@@ -192,12 +208,6 @@ func (r *Reply) Fault() (*rpc.Fault, error) {
 // Discard skips the unread rest of the reply.
 func (r *Reply) Discard() error { return r.dec.Discard() }
 
-func (c *Client) refreshDeadline() {
-	if c.opts.Timeout > 0 {
-		c.conn.SetReadDeadline(time.Now().Add(c.opts.Timeout))
-	}
-}
-
 // Call sends a request and reads the reply header. The previous reply is
 // discarded first if it was not read completely. A fault is returned as a
 // Reply with IsFault true, not as an error; errors are transport and
@@ -211,7 +221,9 @@ func (c *Client) Call(ctx context.Context, method string, args ...rpc.Value) (*R
 	}
 	cookie := rand.Uint32() & 0x7fffffff
 	c.buf = AppendRequest(c.buf[:0], cookie, method, args)
+	c.callDeadline = time.Time{}
 	if dl, ok := ctx.Deadline(); ok {
+		c.callDeadline = dl
 		c.conn.SetDeadline(dl)
 	} else if c.opts.Timeout > 0 {
 		c.conn.SetDeadline(time.Now().Add(c.opts.Timeout))
