@@ -39,7 +39,9 @@ type Flags uint
 // nothing was written. BINRPC always sends every top-level value in order.
 const RetArray Flags = 1 << 0
 
-// Handler implements an RPC method.
+// Handler implements an RPC method. Handlers of the same or different
+// methods run concurrently (one call per client connection at a time), so
+// they must be safe for concurrent use.
 type Handler func(c *Call)
 
 // Fault is an RPC error reply: a code and a message.
@@ -205,7 +207,7 @@ func (r *Registry) Lookup(name string) (*Method, bool) {
 }
 
 // Names returns every method name sorted by byte order (as
-// system.listMethods lists them).
+// system.listMethods lists them). The slice is shared: do not modify it.
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	s := r.sorted

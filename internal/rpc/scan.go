@@ -45,8 +45,7 @@ func (c *Call) Scan(format string, dst ...any) (int, error) {
 	if err := checkFormat(format); err != nil {
 		return 0, fmt.Errorf("rpc: Scan: %w", err)
 	}
-	n, _, err := c.scan(format, dst)
-	return n, err
+	return c.scan(format, dst)
 }
 
 // scanArgs runs format for Method.Params, appending to c.args.
@@ -63,7 +62,7 @@ func (c *Call) scanArgs(format string) (n, mandatory int, err error) {
 			}
 		}
 	}
-	n, _, err = c.scan(format, nil)
+	n, err = c.scan(format, nil)
 	return n, mandatory, err
 }
 
@@ -88,7 +87,7 @@ const (
 var errMissing = errors.New("missing")
 
 // scan implements Scan. With dst == nil values are appended to c.args.
-func (c *Call) scan(format string, dst []any) (n int, optionalMissing bool, err error) {
+func (c *Call) scan(format string, dst []any) (n int, err error) {
 	optional := false
 	auto := false
 	di := 0
@@ -109,7 +108,7 @@ func (c *Call) scan(format string, dst []any) (n int, optionalMissing bool, err 
 			e, ok := serr.(*scanError)
 			if !ok { // missing
 				if optional {
-					return n, true, nil
+					return n, nil
 				}
 				name := convKind(conv).String()
 				if autoconv {
@@ -118,23 +117,23 @@ func (c *Call) scan(format string, dst []any) (n int, optionalMissing bool, err 
 				e = &scanError{c.cursor, name, reasonEOP}
 			}
 			c.prepared = &Fault{Code: 400, Message: e.Error()}
-			return n, false, e
+			return n, e
 		}
 		if dst == nil {
 			c.args = append(c.args, v)
 		} else {
 			if di >= len(dst) {
-				return n, false, fmt.Errorf("rpc: Scan: format %q has more conversions than destinations", format)
+				return n, fmt.Errorf("rpc: Scan: format %q has more conversions than destinations", format)
 			}
 			if err := store(dst[di], conv, v); err != nil {
-				return n, false, err
+				return n, err
 			}
 			di++
 		}
 		c.cursor++
 		n++
 	}
-	return n, false, nil
+	return n, nil
 }
 
 func isIntConv(c byte) bool   { return c == 'd' || c == 'u' || c == 'b' || c == 't' }

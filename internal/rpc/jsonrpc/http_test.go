@@ -324,3 +324,16 @@ func TestReadDocument(t *testing.T) {
 		t.Fatalf("%q", docs)
 	}
 }
+
+func TestExec(t *testing.T) {
+	r, _ := testRegistry(t)
+	d := &Dispatcher{Registry: r}
+	st, out, err := d.Exec(t.Context(), []byte(req("core.echo", "1", `"a"`)), "cfg")
+	if err != nil || st.Code != 200 || string(out) != `{"jsonrpc":"2.0","result":["a"],"id":1}` {
+		t.Fatalf("%+v %q %v", st, out, err)
+	}
+	st, out, _ = d.Exec(t.Context(), []byte(`x`), "cfg")
+	if st.Code != 500 || !strings.Contains(string(out), "-32700") {
+		t.Fatalf("%+v %q", st, out)
+	}
+}

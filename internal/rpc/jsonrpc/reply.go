@@ -2,6 +2,7 @@ package jsonrpc
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -342,6 +343,28 @@ func (d *Dispatcher) dispatch(ctx context.Context, req *Request, transport strin
 	}
 	_, err := s.Write(AppendFaultReply(nil, d.Pretty, req.ID, f.Code, f.Message))
 	return faultStatus(f.Code, f.Message), err
+}
+
+// Exec runs one JSON-RPC document and returns the complete reply (what
+// Kamailio's jsonrpc_exec() stores for $jsonrpl). Invalid JSON gives the
+// Parse Error reply.
+func (d *Dispatcher) Exec(ctx context.Context, doc []byte, transport string) (Status, []byte, error) {
+	sc := d.spoolConfig()
+	sp := spool.New(sc.mem, sc.dir, sc.max)
+	defer sp.Close()
+	req, err := ParseRequest(doc, Limits{})
+	if err != nil {
+		return faultStatus(500, "Parse Error"), AppendFaultReply(nil, d.Pretty, ID{Kind: IDNull}, -32700, ""), nil
+	}
+	st, err := d.dispatch(ctx, req, transport, spoolSink{sp})
+	if err != nil {
+		return st, nil, err
+	}
+	var out bytes.Buffer
+	if _, err := sp.WriteTo(&out); err != nil {
+		return st, nil, err
+	}
+	return st, out.Bytes(), nil
 }
 
 type nopEncoder struct{}

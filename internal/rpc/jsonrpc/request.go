@@ -16,6 +16,21 @@ import (
 	"github.com/sipht/sipht/internal/rpc"
 )
 
+// jsonrpcs module defaults.
+const (
+	// DefaultFIFOName is the FIFO file name, relative to the runtime
+	// directory (jsonrpcs fifo_name).
+	DefaultFIFOName = "kamailio_rpc.fifo"
+	// DefaultDgramSocket is the datagram socket, relative to the runtime
+	// directory (jsonrpcs dgram_socket).
+	DefaultDgramSocket = "kamailio_rpc.sock"
+	// DefaultFIFOReplyDir is where FIFO clients create their reply FIFOs.
+	DefaultFIFOReplyDir = "/tmp/"
+	// DefaultTransport is jsonrpcs' transport bitmask default: FIFO (2)
+	// and datagram (4); 1 is HTTP, 0 means every configured one.
+	DefaultTransport = 6
+)
+
 // IDKind is the type of a request id.
 type IDKind uint8
 

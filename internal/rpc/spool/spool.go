@@ -6,7 +6,6 @@
 package spool
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -125,10 +124,6 @@ func (b *Buffer) Bytes() ([]byte, bool) {
 	}
 	return b.mem, true
 }
-
-// HasPrefix reports whether the content starts with p (p must be shorter
-// than the memory limit to be found).
-func (b *Buffer) HasPrefix(p []byte) bool { return bytes.HasPrefix(b.mem, p) }
 
 // Reset empties the buffer, keeping its memory and file for reuse.
 func (b *Buffer) Reset() {
