@@ -9,15 +9,15 @@ type DropReason uint8
 
 // The reasons a message is dropped. Each has its own counter.
 const (
-	DropFiltered    DropReason = iota // the pre-parse Filter said no (pike, ban table)
-	DropQueueFull                     // every worker queue was full
-	DropTooLarge                      // larger than MaxMessageSize (TCP) or unframable
-	DropParseError                    // could not be parsed and could not be answered with 400
-	DropBadRequest                    // could not be parsed, answered with 400
-	DropTCPLimit                      // TCP connection refused: MaxConns reached
-	DropShutdown                      // arrived while stopping
-	DropHandlerPanic                  // the handler panicked on it
-	DropReply                         // a reply that matched no request of ours and no handler wanted
+	DropFiltered     DropReason = iota // the pre-parse Filter said no (pike, ban table)
+	DropQueueFull                      // every worker queue was full
+	DropTooLarge                       // larger than MaxMessageSize (TCP) or unframable
+	DropParseError                     // could not be parsed and could not be answered with 400
+	DropBadRequest                     // could not be parsed, answered with 400
+	DropTCPLimit                       // TCP connection refused: MaxConns reached
+	DropShutdown                       // arrived while stopping
+	DropHandlerPanic                   // the handler panicked on it
+	DropReply                          // a reply that matched no request of ours and no handler wanted
 	numDropReasons
 )
 
@@ -93,23 +93,23 @@ func (c *counters) replySent(code int) {
 // Stats is a snapshot of the transport's counters, for metrics and RPC.
 // Counters only grow, except TCPOpen.
 type Stats struct {
-	RequestsIn        map[string]uint64     // requests received and handed on, by method ("OTHER" for the rest)
-	RepliesIn         uint64                // replies received (to our requests or forwarded ones)
-	RepliesOut        map[int]uint64        // replies sent, by status code
-	RequestsOut       uint64                // requests sent (Do, Send, Forward), first transmissions
-	Retransmissions   uint64                // UDP request retransmissions (Timer E)
-	ClientTimeouts    uint64                // Do calls that got no final reply in time
-	ClientReplies     uint64                // final replies matched to a Do call
-	ParseErrors       uint64                // messages that could not be parsed or lacked mandatory headers
-	BadRequestsSent   uint64                // 400 replies sent for them
-	Dropped           map[DropReason]uint64 // messages dropped, by reason
-	KeepAlives        uint64                // CR LF keep-alives received
-	SendErrors        uint64                // failed socket writes
-	ReadErrors        uint64                // socket read errors other than shutdown
-	TCPAccepted       uint64                // TCP connections accepted
-	TCPDialed         uint64                // TCP connections opened by us
-	TCPOpen           int64                 // TCP connections open now
-	QueueLen, QueueCap int                  // messages waiting in worker queues, and their total capacity
+	RequestsIn         map[string]uint64     // requests received and handed on, by method ("OTHER" for the rest)
+	RepliesIn          uint64                // replies received (to our requests or forwarded ones)
+	RepliesOut         map[int]uint64        // replies sent, by status code
+	RequestsOut        uint64                // requests sent (Do, Send, Forward), first transmissions
+	Retransmissions    uint64                // UDP request retransmissions (Timer E)
+	ClientTimeouts     uint64                // Do calls that got no final reply in time
+	ClientReplies      uint64                // final replies matched to a Do call
+	ParseErrors        uint64                // messages that could not be parsed or lacked mandatory headers
+	BadRequestsSent    uint64                // 400 replies sent for them
+	Dropped            map[DropReason]uint64 // messages dropped, by reason
+	KeepAlives         uint64                // CR LF keep-alives received
+	SendErrors         uint64                // failed socket writes
+	ReadErrors         uint64                // socket read errors other than shutdown
+	TCPAccepted        uint64                // TCP connections accepted
+	TCPDialed          uint64                // TCP connections opened by us
+	TCPOpen            int64                 // TCP connections open now
+	QueueLen, QueueCap int                   // messages waiting in worker queues, and their total capacity
 }
 
 // Stats returns a snapshot of the counters. It allocates (maps); call it at
