@@ -19,7 +19,9 @@ type viaHop struct {
 	rportName   int // offset just past the rport parameter name
 	rportEnd    int // offset just past the rport parameter (name[=value])
 	hasReceived bool
-	end         int // offset where this via-parm ends (a ',' or the end)
+	receivedVal string // received parameter value
+	rportVal    string // rport parameter value ("" when empty or absent)
+	end         int    // offset where this via-parm ends (a ',' or the end)
 }
 
 // parseVia reads the first via-parm of a Via header value:
@@ -135,8 +137,10 @@ func parseVia(v string) (h viaHop, ok bool) {
 			h.hasRport = true
 			h.rportName = nameEnd
 			h.rportEnd = i
+			h.rportVal = val
 		case strings.EqualFold(name, "received"):
 			h.hasReceived = true
+			h.receivedVal = val
 		}
 	}
 }
