@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -56,17 +55,24 @@ func (s *Server) ToTag(m *Msg) string {
 func (s *Server) appendToTag(dst []byte, hop *viaHop) []byte {
 	dst = append(dst, s.tagPrefix...)
 	dst = append(dst, toTagSep)
-	c := crc32.Update(s.tagSeed, crc32.IEEETable, stringBytes(hop.host))
-	c = crc32.Update(c, crc32.IEEETable, colon)
-	c = crc32.Update(c, crc32.IEEETable, stringBytes(hop.portStr))
-	c = crc32.Update(c, crc32.IEEETable, semicolon)
-	c = crc32.Update(c, crc32.IEEETable, stringBytes(hop.branch))
+	c := fnv32a(s.tagSeed, hop.host)
+	c = fnv32a(c, ":")
+	c = fnv32a(c, hop.portStr)
+	c = fnv32a(c, ";")
+	c = fnv32a(c, hop.branch)
 	var h [4]byte
 	h[0], h[1], h[2], h[3] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
 	return hex.AppendEncode(dst, h[:])
 }
 
-var colon, semicolon = []byte{':'}, []byte{';'}
+// fnv32a continues an FNV-1a hash over s.
+func fnv32a(h uint32, s string) uint32 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
 
 // IsLocalToTag reports whether tag was made by this server's ToTag (an ACK
 // or CANCEL carrying it belongs to one of our stateless replies).
@@ -77,7 +83,7 @@ func (s *Server) IsLocalToTag(tag string) bool {
 
 func initTag(secret []byte) (prefix string, seed uint32) {
 	sum := md5.Sum(append([]byte("sipht-sl-tag:"), secret...))
-	return hex.EncodeToString(sum[:]), crc32.ChecksumIEEE(secret)
+	return hex.EncodeToString(sum[:]), fnv32a(2166136261, string(secret))
 }
 
 // topVia parses the first Via header of a request or reply.

@@ -158,10 +158,11 @@ type Server struct {
 	ctr       counters
 
 	mu        sync.Mutex
-	state     int // 0 new, 1 running, 2 stopping/stopped
-	udp       []*udpSocket
-	tcpLns    []*tcpListener
-	listeners []Listener
+	state     int            // 0 new, 1 running, 2 stopping/stopped
+	udp       []*udpSocket   // fixed once Start returns
+	tcpLns    []*tcpListener // fixed once Start returns
+	listeners []Listener     // built by Start
+	published atomic.Pointer[[]Listener]
 
 	queues   []chan packet
 	stopping chan struct{}
@@ -274,6 +275,8 @@ func (s *Server) Start(ctx context.Context) error {
 		s.readers.Add(1)
 		go s.acceptTCP(t)
 	}
+	ls := s.listeners
+	s.published.Store(&ls)
 	s.state = 1
 	return nil
 }
@@ -363,20 +366,22 @@ func localAddrs(ip netip.Addr) []netip.Addr {
 // Listeners returns the open sockets (empty before Start). The script's
 // `myself` matcher is built from it.
 func (s *Server) Listeners() []Listener {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Listener, len(s.listeners))
-	copy(out, s.listeners)
-	return out
+	p := s.published.Load()
+	if p == nil {
+		return nil
+	}
+	return append([]Listener(nil), (*p)...)
 }
 
 // IsLocal reports whether ip:port (port 0: any port) is one of our sockets'
 // addresses for transport tp (0: any transport).
 func (s *Server) IsLocal(ip netip.Addr, port uint16, tp Transport) bool {
 	ip = ip.Unmap()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, l := range s.listeners {
+	p := s.published.Load()
+	if p == nil {
+		return false
+	}
+	for _, l := range *p {
 		if tp != 0 && l.Transport != tp || port != 0 && l.Addr.Port() != port {
 			continue
 		}
@@ -420,20 +425,28 @@ func (s *Server) Stop(ctx context.Context) error {
 
 	var err error
 	if !waitCtx(ctx, &s.readers) {
+		// Out of time: close everything so that the readers return now;
+		// they must be gone before the queues they send to are closed.
 		err = ctx.Err()
+		s.closeSockets()
+		s.readers.Wait()
 	}
 	for _, q := range s.queues {
 		close(q)
 	}
 	if err == nil && !waitCtx(ctx, &s.workers) {
-		err = ctx.Err()
+		err = ctx.Err() // workers finish in the background, their sends fail
 	}
+	s.closeSockets()
+	s.client.failAll()
+	return err
+}
+
+func (s *Server) closeSockets() {
 	for _, u := range s.udp {
 		u.conn.Close()
 	}
 	s.tcp.closeAll(s)
-	s.client.failAll()
-	return err
 }
 
 // waitCtx waits for wg or ctx, whichever comes first.

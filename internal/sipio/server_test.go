@@ -309,3 +309,49 @@ func TestStopFinishesInFlight(t *testing.T) {
 		t.Fatal("second Stop did not report the server as stopped")
 	}
 }
+
+func TestIPv6(t *testing.T) {
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		testutilMissingIPv6(t, err)
+		return
+	}
+	defer c.Close()
+	specs, err := ParseListen("[::1]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := freePort(t, netip.MustParseAddr("::1"))
+	for i := range specs {
+		specs[i].Port = p // never the default 5060 in tests
+	}
+	var r srvRef
+	s, _ := startServer(t, Config{Listen: specs, Handler: okHandler(&r)}, &r)
+	ls := s.Listeners()
+	if len(ls) != 2 || !ls[0].Addr.Addr().Is6() {
+		t.Fatalf("listeners %+v", ls)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	msg := options("z9hG4bK-v6", fmt.Sprintf("SIP/2.0/UDP [::1]:%d;branch=z9hG4bK-v6;rport", port))
+	c.WriteToUDPAddrPort([]byte(msg), ls[0].Addr)
+	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Via: SIP/2.0/UDP [::1]:%d;branch=z9hG4bK-v6;rport=%d;received=::1\r\n", port, port); !strings.Contains(string(buf[:n]), want) {
+		t.Fatalf("reply:\n%s\nwant %s", buf[:n], want)
+	}
+	// the client over IPv6, UDP and TCP, to ourselves
+	for _, tp := range []Transport{UDP, TCP} {
+		res, err := s.Do(context.Background(), kdmq(t, ls[0].Addr, nil, "v6-"+tp.String()), Target{Transport: tp, Addr: ls[0].Addr})
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s Do over IPv6: %v %v", tp, res, err)
+		}
+	}
+}
+
+func testutilMissingIPv6(t *testing.T, err error) {
+	t.Skipf("IPv6 loopback not available: %v", err)
+}

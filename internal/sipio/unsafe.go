@@ -5,6 +5,3 @@ import "unsafe"
 // unsafeString views b as a string without copying; b must not change while
 // the string is in use.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-
-// stringBytes views s as bytes without copying; the bytes must not be changed.
-func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
