@@ -1,6 +1,3 @@
-// Package sipio connects sipht to the network: SIP listeners built on sipgo's
-// parser and message types, the received message with where it came from, and
-// stateless sending of replies and requests.
 package sipio
 
 import (
