@@ -148,8 +148,8 @@ func (c *clientTable) matchRaw(s *Server, data []byte) bool {
 		return false
 	}
 	s.ctr.repliesIn.Add(1)
-	// the strings in hop point into data, which the reader reuses: look up
-	// again with the parsed copy's values
+	// hop.branch and method point into data, which the reader reuses; they
+	// are only used for the lookup, never stored
 	return c.deliver(s, hop.branch, method, res)
 }
 

@@ -37,8 +37,10 @@ func FuzzRawInput(f *testing.F) {
 	var lastReply []byte
 	s.cfg.Handler = func(m *Msg) {
 		if m.Req == nil {
+			s.ForwardReply(m) // errors expected; panics not
 			return
 		}
+		s.Forward(m, Target{Transport: UDP, Addr: netip.MustParseAddrPort("127.0.0.1:9")})
 		b, err := s.AppendResponse(nil, m, 200, "OK", &ReplyOptions{Headers: []Field{{"X-A", "b"}}})
 		if err != nil {
 			return
@@ -60,6 +62,11 @@ func FuzzRawInput(f *testing.F) {
 	}
 	f.Cleanup(func() { uc.Close() })
 	sock := &udpSocket{conn: uc, local: uc.LocalAddr().(*net.UDPAddr).AddrPort()}
+	// pretend to be started with that one socket, so Forward/ForwardReply run
+	s.udp = []*udpSocket{sock}
+	s.listeners = []Listener{{Transport: UDP, Addr: sock.local, Addrs: []netip.Addr{sock.local.Addr()}}}
+	s.published.Store(&s.listeners)
+	s.state = 1
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 70000 {
 			return
