@@ -1,6 +1,3 @@
-// Package sipio connects sipht to the network: SIP listeners built on sipgo's
-// parser and message types, the received message with where it came from, and
-// stateless sending of replies and requests.
 package sipio
 
 import (
@@ -21,6 +18,7 @@ const (
 	TLS
 	WS
 	WSS
+	SCTP // parsed from listen= only, to refuse it clearly
 )
 
 // String returns the lower-case transport name, as $pr prints it.
@@ -36,6 +34,8 @@ func (t Transport) String() string {
 		return "ws"
 	case WSS:
 		return "wss"
+	case SCTP:
+		return "sctp"
 	}
 	return "unknown"
 }
@@ -52,6 +52,28 @@ type Msg struct {
 	Transport Transport      // the transport it arrived over ($pr)
 	Raw       []byte         // the message as received
 	Received  time.Time      // when it was read from the socket
+
+	// Worker is the index (0 .. Workers-1) of the worker goroutine handling
+	// the message: per-worker state such as the script's $var storage can be
+	// kept in a slice indexed by it, without locks.
+	Worker int
+	// ForceRport makes replies and forwarded requests carry rport=<source
+	// port> and go back to the source port even if the request did not ask
+	// for it (Kamailio's force_rport()).
+	ForceRport bool
+
+	udp  *udpSocket // the socket a UDP message came in on
+	conn *tcpConn   // the connection a TCP message came in on
+}
+
+// Clone returns a copy of m that stays valid after the handler returns
+// (Raw is copied; Req and Res are shared, they are not reused anyway). A
+// clone can still be replied to: over TCP, on the same connection while it
+// is open.
+func (m *Msg) Clone() *Msg {
+	c := *m
+	c.Raw = append([]byte(nil), m.Raw...)
+	return &c
 }
 
 // IsRequest reports whether the message is a request.
