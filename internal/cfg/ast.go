@@ -46,9 +46,9 @@ type ParamValue struct {
 	Str     string
 	Sockets []Socket
 	// Listen options (listen= only)
-	Advertise     *Socket
-	SocketName    string
-	Virtual       bool
+	Advertise  *Socket
+	SocketName string
+	Virtual    bool
 	// Raw is the value as written (tokens joined as in the source).
 	Raw string
 }

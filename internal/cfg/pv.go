@@ -28,10 +28,10 @@ type PVSpec struct {
 
 // TransSpec is one transformation {class.name,params} as written.
 type TransSpec struct {
-	Text   string // "{s.substr,1,2}"
-	Class  string // "s"
-	Name   string // "substr" (trimmed)
-	Params string // raw text after the first ',' ("1,2"); "" if none
+	Text      string // "{s.substr,1,2}"
+	Class     string // "s"
+	Name      string // "substr" (trimmed)
+	Params    string // raw text after the first ',' ("1,2"); "" if none
 	HasParams bool
 }
 
