@@ -432,6 +432,10 @@ func (cm *compiler) assign(s *cfg.Assign) action {
 	}
 	pos := s.Pos
 	valf := rhs.valf
+	if raw := rhs.raw; raw != nil {
+		// $var(x) = f(); stores f's return code as it is (not 1/0)
+		valf = func(c *Ctx) Value { return Int(int64(runRaw(raw, c))) }
+	}
 	return func(c *Ctx) int {
 		v := valf(c)
 		if c.err != nil {

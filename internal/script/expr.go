@@ -46,6 +46,9 @@ type cexpr struct {
 	// pure is false when evaluation has side effects (calls, blocks,
 	// assignments): such expressions are never folded.
 	pure bool
+	// raw is set for a call/route/block used as a value: assigned directly
+	// ($var(x) = route(R)), its return code is stored as it is.
+	raw action
 }
 
 var errDivZero = errors.New("division by 0")
@@ -185,15 +188,25 @@ func pvExpr(pos cfg.Pos, ref *pvRef) *cexpr {
 }
 
 // callExpr wraps an action used as a value: 1 if it returned > 0, else 0.
+// As in Kamailio (run_actions_safe), $rc is reset to 0 before the action
+// runs, so a core action (isflagset) used in a condition leaves $rc 0.
 func callExpr(pos cfg.Pos, a action) *cexpr {
-	return intExpr(pos, func(c *Ctx) int64 {
-		ret := a(c)
-		c.run &^= runReturn | runBreak
-		if ret > 0 {
+	x := intExpr(pos, func(c *Ctx) int64 {
+		if runRaw(a, c) > 0 {
 			return 1
 		}
 		return 0
 	}, false)
+	x.raw = a
+	return x
+}
+
+// runRaw runs an action used inside an expression and returns its code.
+func runRaw(a action, c *Ctx) int {
+	c.rc = 0
+	ret := a(c)
+	c.run &^= runReturn | runBreak
+	return ret
 }
 
 func (cm *compiler) unary(e *cfg.Unary) (*cexpr, error) {
@@ -367,6 +380,9 @@ func (cm *compiler) binary(e *cfg.Binary) (*cexpr, error) {
 			return nil, typeError(pos, l, tInt, tStr)
 		}
 	}
+	if x := optimize01(pos, e.Op, l, r); x != nil {
+		return x, nil
+	}
 	li, ri := l.intf, r.intf
 	var x *cexpr
 	switch e.Op {
@@ -475,6 +491,89 @@ func (cm *compiler) binary(e *cfg.Binary) (*cexpr, error) {
 		return nil, cfg.Errorf(pos, "unsupported operator %s", e.Op)
 	}
 	return cm.fold(x, l, r), nil
+}
+
+// optimize01 applies Kamailio's load-time rewrites of an operation with
+// one constant operand (rve_opt_01). They change results, so sipht does
+// them too: x && 1 and x || 0 give (int)x (e.g. -1, not 1); x || 1 is 1
+// and x * 0, x & 0, x && 0, 0 / x, 0 mod x are 0 without evaluating x;
+// x == "" is strempty(x) (so an int 0 is not equal to ""). Returns nil when
+// no rewrite applies.
+func optimize01(pos cfg.Pos, op cfg.Op, l, r *cexpr) *cexpr {
+	if l.konst == r.konst {
+		return nil
+	}
+	ct, v := r, l
+	ctLeft := false
+	if l.konst {
+		ct, v, ctLeft = l, r, true
+	}
+	intCast := func() *cexpr { return intExpr(pos, v.intf, v.pure) }
+	zero := func() *cexpr { return constExpr(pos, Int(0)) }
+	if ct.kval.k == KindInt {
+		i := ct.kval.i
+		switch op {
+		case cfg.OpMul:
+			if i == 0 {
+				return zero()
+			} else if i == 1 {
+				return intCast()
+			}
+		case cfg.OpDiv:
+			if i == 0 && ctLeft {
+				return zero()
+			} else if i == 1 && !ctLeft {
+				return intCast()
+			}
+		case cfg.OpMod:
+			if i == 0 && ctLeft {
+				return zero()
+			}
+		case cfg.OpMinus:
+			if i == 0 && !ctLeft {
+				return intCast()
+			}
+		case cfg.OpBAnd:
+			if i == 0 {
+				return zero()
+			}
+		case cfg.OpBOr:
+			if i == 0 {
+				return intCast()
+			}
+		case cfg.OpLAnd:
+			if i == 0 {
+				return zero()
+			} else if i == 1 {
+				return intCast()
+			}
+		case cfg.OpLOr:
+			if i == 1 {
+				return constExpr(pos, Int(1))
+			} else if i == 0 {
+				return intCast()
+			}
+		case cfg.OpPlus:
+			if i == 0 && l.typ == tInt {
+				return intCast()
+			}
+		}
+		return nil
+	}
+	if ct.kval.k == KindStr && ct.kval.s == "" {
+		switch op {
+		case cfg.OpEq, cfg.OpSEq:
+			f := v.valf
+			return intExpr(pos, func(c *Ctx) int64 {
+				a := f(c)
+				if a.k == KindNull || (a.k == KindStr && a.s == "") {
+					return 1
+				}
+				return 0
+			}, v.pure)
+		}
+	}
+	return nil
 }
 
 func b2i(b bool) int64 {
