@@ -100,6 +100,7 @@ type lexer struct {
 	files    []string
 	evState  int // 1: after event_route, 2: after its '['
 	spaced   bool
+	endPos   Pos
 	maxErrs  int
 	fatal    bool
 }
@@ -231,6 +232,9 @@ func (l *lexer) next() Token {
 			return l.eofToken()
 		}
 		if s.eof() {
+			if len(l.srcs) == 1 {
+				l.endPos = l.pos(s)
+			}
 			l.srcs = l.srcs[:len(l.srcs)-1]
 			if len(l.srcs) == 0 {
 				return l.eofToken()
@@ -251,13 +255,14 @@ func (l *lexer) next() Token {
 }
 
 func (l *lexer) eofToken() Token {
+	tok := Token{Kind: EOF, Pos: l.endPos}
 	if len(l.ifs) > 0 {
 		for _, e := range l.ifs {
 			l.errorf(e.pos, "#!ifdef/#!ifndef without matching #!endif")
 		}
 		l.ifs = nil
 	}
-	return Token{Kind: EOF}
+	return tok
 }
 
 // skipLine consumes input inside a false #!ifdef branch: only the ifdef,
@@ -268,8 +273,9 @@ func (l *lexer) skipLine(s *source) {
 		word := directiveWord(s.rest()[2:])
 		switch word {
 		case "ifdef", "ifndef", "else", "endif":
-			l.directive(s, word)
-			return
+			if l.directive(s, word) {
+				return
+			}
 		}
 	}
 	s.advance(1)
@@ -1034,11 +1040,13 @@ func (l *lexer) scanRawString(s *source, tok Token) (Token, bool) {
 }
 
 // parenEnd returns the index just after the ')' that balances the '(' at
-// s[i], or -1.
+// s[i], or -1 (also when a newline comes first).
 func parenEnd(s string, i int) int {
 	n := 0
 	for k := i; k < len(s); k++ {
 		switch s[k] {
+		case '\n':
+			return -1
 		case '(':
 			n++
 		case ')':
@@ -1068,8 +1076,8 @@ func (l *lexer) scanDollar(s *source, tok Token) (Token, bool) {
 	if len(rest) > 1 && rest[1] == '(' {
 		end := parenEnd(rest, 1)
 		if end < 0 {
-			l.errorf(tok.Pos, "unterminated pseudo-variable %s: expected ')'", firstLine(rest))
-			s.advance(len(rest))
+			l.errorf(tok.Pos, "unterminated pseudo-variable %s: expected ')' before the end of the line", firstLine(rest))
+			s.advance(len(restOfLine(rest)))
 			return Token{}, false
 		}
 		return pvTok(end)
@@ -1097,8 +1105,8 @@ func (l *lexer) scanDollar(s *source, tok Token) (Token, bool) {
 	if n < len(rest) && rest[n] == '(' {
 		end := parenEnd(rest, n)
 		if end < 0 {
-			l.errorf(tok.Pos, "unterminated pseudo-variable %s: expected ')'", firstLine(rest))
-			s.advance(len(rest))
+			l.errorf(tok.Pos, "unterminated pseudo-variable %s: expected ')' before the end of the line", firstLine(rest))
+			s.advance(len(restOfLine(rest)))
 			return Token{}, false
 		}
 		n = end

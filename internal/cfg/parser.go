@@ -107,8 +107,7 @@ func (p *parser) parseFile() *File {
 		it := p.parseItem()
 		if it != nil {
 			f.Items = append(f.Items, it)
-		}
-		if len(p.lx.errs) > n {
+		} else if len(p.lx.errs) > n {
 			p.recoverTop()
 		}
 	}
@@ -1064,8 +1063,8 @@ func (p *parser) parseFlow() Stmt {
 		f.Kind = FlowBreak
 		return f
 	}
-	if p.is(SEMI) {
-		return f
+	if p.is(SEMI) || p.is(RBRACE) || p.is(EOF) {
+		return f // a missing ';' is reported by the caller
 	}
 	if p.is(LPAREN) && p.peek(1).Kind == RPAREN {
 		p.advance()

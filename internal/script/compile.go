@@ -66,7 +66,7 @@ func Compile(f *cfg.File, reg *Registry, opts Options) (*Program, error) {
 		regexes:   newRegexCache(256),
 	}
 	cm := &compiler{reg: reg, prog: p, log: log, sites: map[*Route][]site{},
-		calls: map[*Route][]*Route{}, maxErrs: 200, pvCache: map[string]*pvRef{},
+		calls: map[*Route][]*Route{}, maxErrs: 10000, pvCache: map[string]*pvRef{},
 		unknowns: map[string]bool{}}
 
 	for _, it := range f.Items {
@@ -139,6 +139,8 @@ func (cm *compiler) addErr(err error) {
 	cm.unknowns[key] = true
 	cm.errs = append(cm.errs, err)
 }
+
+func second[T any](_ T, err error) error { return err }
 
 func (cm *compiler) declareFlags(f *cfg.File) {
 	used := map[int]bool{}
@@ -406,6 +408,7 @@ func (cm *compiler) assign(s *cfg.Assign) action {
 		ref, err := cm.resolvePV(l.Spec, l.Pos)
 		if err != nil {
 			cm.addErr(err)
+			cm.exprErr(second(cm.expr(s.RHS)))
 			return nil
 		}
 		if len(l.Spec.Trans) > 0 {

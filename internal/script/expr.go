@@ -158,7 +158,7 @@ func (cm *compiler) expr(e cfg.Expr) (*cexpr, error) {
 var errAlreadyReported = errors.New("already reported")
 
 func (cm *compiler) exprErr(err error) {
-	if err != errAlreadyReported {
+	if err != nil && err != errAlreadyReported {
 		cm.addErr(err)
 	}
 }
@@ -330,6 +330,12 @@ func isStrOp(op cfg.Op) bool {
 func (cm *compiler) binary(e *cfg.Binary) (*cexpr, error) {
 	l, err := cm.expr(e.L)
 	if err != nil {
+		// keep compiling the right side so that every unknown name is reported
+		if _, rerr := cm.expr(e.R); rerr != nil {
+			cm.exprErr(err)
+			cm.exprErr(rerr)
+			return nil, errAlreadyReported
+		}
 		return nil, err
 	}
 	// "X == $null" / "X != $null" (null literal on the right) test whether X
@@ -664,17 +670,14 @@ func (cm *compiler) matchExpr(pos cfg.Pos, l, r *cexpr, pure bool) (*cexpr, erro
 }
 
 func (cm *compiler) selval(e *cfg.SelVal) (*cexpr, error) {
-	cx, err := cm.expr(e.Cond)
-	if err != nil {
-		return nil, err
-	}
-	a, err := cm.expr(e.A)
-	if err != nil {
-		return nil, err
-	}
-	b, err := cm.expr(e.B)
-	if err != nil {
-		return nil, err
+	cx, err1 := cm.expr(e.Cond)
+	a, err2 := cm.expr(e.A)
+	b, err3 := cm.expr(e.B)
+	if err1 != nil || err2 != nil || err3 != nil {
+		cm.exprErr(err1)
+		cm.exprErr(err2)
+		cm.exprErr(err3)
+		return nil, errAlreadyReported
 	}
 	ci := cx.intf
 	x := &cexpr{pos: e.Pos, pure: cx.pure && a.pure && b.pure, typ: a.typ,
