@@ -120,6 +120,19 @@ func Run(config string) ([]string, error) {
 
 // Run is like the package-level Run on an existing Env.
 func (e *Env) Run(config string) ([]string, error) {
+	p, err := e.Load(config)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.RunOnce(p); err != nil {
+		return nil, err
+	}
+	return e.Lines(), nil
+}
+
+// Load parses and compiles a config against the Env's registry and
+// defines its htables.
+func (e *Env) Load(config string) (*script.Program, error) {
 	f, err := cfg.Parse("snippet.cfg", []byte(config), cfg.Options{})
 	if err != nil {
 		return nil, err
@@ -133,22 +146,23 @@ func (e *Env) Run(config string) ([]string, error) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	prog, err := script.Compile(f, e.Reg, script.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	r := prog.RequestRoute()
+	return script.Compile(f, e.Reg, script.Options{Logger: log})
+}
+
+// RunOnce runs the program's request_route on the synthetic request.
+func (e *Env) RunOnce(p *script.Program) error {
+	r := p.RequestRoute()
 	if r == nil {
-		return nil, fmt.Errorf("the config has no request_route")
+		return fmt.Errorf("the config has no request_route")
 	}
 	msg, err := NewMsg()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	c := prog.NewCtx()
+	c := p.NewCtx()
 	c.Reset(msg)
 	r.Run(c)
-	return e.Lines(), nil
+	return nil
 }
 
 // SnippetConfig builds the full config RunSnippet runs: the htable
