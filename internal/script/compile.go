@@ -766,7 +766,10 @@ func (cm *compiler) call(e *cfg.CallExpr) action {
 	h, err := f.Fixup(fc)
 	if err != nil {
 		var ce *cfg.Error
-		if !errors.As(err, &ce) {
+		var up *UnknownPVError
+		var ut *UnknownTransformError
+		var us *UnsupportedError
+		if !errors.As(err, &ce) && !errors.As(err, &up) && !errors.As(err, &ut) && !errors.As(err, &us) {
 			err = &cfg.Error{Pos: e.Pos, Msg: e.Name + "(): " + err.Error(), Err: err}
 		}
 		cm.addErr(err)
