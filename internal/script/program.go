@@ -90,6 +90,16 @@ func (r *Route) Run(c *Ctx) int {
 	return r.body(c)
 }
 
+// Run runs the route of the given type and name (see Program.Route) on c
+// and returns its code; ok is false when the config has no such route.
+func (p *Program) Run(t RouteType, name string, c *Ctx) (code int, ok bool) {
+	r := p.Route(t, name)
+	if r == nil {
+		return 0, false
+	}
+	return r.Run(c), true
+}
+
 // File returns the AST the program was compiled from.
 func (p *Program) File() *cfg.File { return p.file }
 

@@ -406,12 +406,19 @@ func (e *Env) registerHTable() {
 		}
 		return strings.TrimSpace(name), f, nil
 	}
-	table := func(c *script.Ctx, name string) *Table {
-		t := e.Tables.Table(name)
-		if t == nil {
-			c.Log.Error("htable not found", "table", name)
+	// tableOf resolves the table once at compile time when it is already
+	// defined (as the htable module does), else per access.
+	tableOf := func(name string) func(c *script.Ctx) *Table {
+		if t := e.Tables.Table(name); t != nil {
+			return func(*script.Ctx) *Table { return t }
 		}
-		return t
+		return func(c *script.Ctx) *Table {
+			t := e.Tables.Table(name)
+			if t == nil {
+				c.Log.Error("htable not found", "table", name)
+			}
+			return t
+		}
 	}
 	// key prints the key into a scratch buffer; give it back with c.PutBuf
 	key := func(c *script.Ctx, f *script.Format) []byte {
@@ -423,9 +430,10 @@ func (e *Env) registerHTable() {
 			if err != nil {
 				return nil, err
 			}
+			table := tableOf(name)
 			return &script.PV{
 				Get: func(c *script.Ctx) script.Value {
-					t := table(c, name)
+					t := table(c)
 					if t == nil {
 						return script.Null
 					}
@@ -435,7 +443,7 @@ func (e *Env) registerHTable() {
 					return v
 				},
 				Set: func(c *script.Ctx, v script.Value) error {
-					t := table(c, name)
+					t := table(c)
 					if t == nil {
 						return fmt.Errorf("htable %s not found", name)
 					}
@@ -453,8 +461,9 @@ func (e *Env) registerHTable() {
 				if err != nil {
 					return nil, err
 				}
+				table := tableOf(name)
 				return &script.PV{Get: func(c *script.Ctx) script.Value {
-					t := table(c, name)
+					t := table(c)
 					if t == nil {
 						return script.Null
 					}
@@ -473,9 +482,10 @@ func (e *Env) registerHTable() {
 			if err != nil {
 				return nil, err
 			}
+			table := tableOf(name)
 			return &script.PV{
 				Get: func(c *script.Ctx) script.Value {
-					t := table(c, name)
+					t := table(c)
 					if t == nil {
 						return script.Null
 					}
@@ -485,7 +495,7 @@ func (e *Env) registerHTable() {
 					return v
 				},
 				Set: func(c *script.Ctx, v script.Value) error {
-					t := table(c, name)
+					t := table(c)
 					if t == nil {
 						return fmt.Errorf("htable %s not found", name)
 					}
@@ -506,8 +516,9 @@ func (e *Env) registerHTable() {
 				if err != nil {
 					return nil, err
 				}
+				table := tableOf(name)
 				return &script.PV{Get: func(c *script.Ctx) script.Value {
-					t := table(c, name)
+					t := table(c)
 					if t == nil {
 						return script.Null
 					}
