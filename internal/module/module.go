@@ -31,6 +31,11 @@ type Info struct {
 	Summary string
 	// New returns a fresh, unconfigured instance.
 	New func() Module
+	// Builtin modules are always loaded, before the config's loadmodule
+	// lines, and cannot be named by loadmodule: they provide what Kamailio
+	// has in its core (core actions such as forward(), the keywords uri,
+	// method, src_ip ... and myself).
+	Builtin bool
 }
 
 // Module is one loaded module instance. It declares the modparams it takes;
@@ -154,16 +159,33 @@ func Lookup(name string) (Info, bool) {
 	return info, ok
 }
 
-// Names returns the names of all compiled-in modules, sorted.
+// Names returns the names of the compiled-in modules a config can load,
+// sorted.
 func Names() []string {
 	mu.RLock()
 	defer mu.RUnlock()
 	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
+	for n, info := range registry {
+		if !info.Builtin {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Builtins returns the builtin modules, sorted by name.
+func Builtins() []Info {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []Info
+	for _, info := range registry {
+		if info.Builtin {
+			out = append(out, info)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // FindParam returns the declared parameter of m called name.

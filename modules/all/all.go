@@ -1,0 +1,4 @@
+// Package all links every compiled-in module into the binary. Each module
+// registers itself from init(); importing this package is what makes
+// `loadmodule "NAME.so"` find it.
+package all
