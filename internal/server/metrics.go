@@ -17,8 +17,8 @@ type sipCollector struct {
 	sip *sipio.Server
 
 	requests, replies, parseErrors, badRequests, dropped, keepAlives *prometheus.Desc
-	sendErrors, clientTimeouts, retrans, requestsOut, repliesIn        *prometheus.Desc
-	tcpOpen, queueLen                                                  *prometheus.Desc
+	sendErrors, clientTimeouts, retrans, requestsOut, repliesIn      *prometheus.Desc
+	tcpOpen, queueLen                                                *prometheus.Desc
 }
 
 func newSIPCollector(s *sipio.Server) *sipCollector {
