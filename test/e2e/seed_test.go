@@ -64,7 +64,7 @@ func (r *caseRun) sipStep(run sippRun, portName string, want []int) sippResult {
 		}
 	}
 	for _, l := range r.srv.newLogLines(sent) {
-		r.tr.line("log: %s", l)
+		r.tr.line("log: %s", r.tr.norm(l))
 	}
 	if portName == "" {
 		delete(r.tr.ports, run.srcPort)
@@ -157,6 +157,40 @@ func relayStep(src, user, uasIP, portName string, want []int) step {
 			}, "sender", want)
 			uas := wait()
 			r.tr.sipMessages("phone", uas.msgs)
+		},
+	}
+}
+
+// burstStep: n OPTIONS from src, one after the other as fast as the server
+// answers; unanswered ones are given up after 300 ms. It checks that the
+// answers are all 200 and, when blocked is true, that the server stopped
+// answering before the end (a flood ban), else that it answered all.
+func burstStep(src string, n int, blocked bool) step {
+	return step{
+		title: fmt.Sprintf("%d OPTIONS in a row from %s", n, src),
+		run: func(r *caseRun) {
+			res := r.sipStep(sippRun{
+				scenario:    "options.xml",
+				srcIP:       src,
+				args:        []string{"-s", "e2e"},
+				calls:       n,
+				recvTimeout: 300 * time.Millisecond,
+			}, "", nil)
+			answered := 0
+			for _, m := range res.msgs {
+				if !m.sent && !m.isRequest() {
+					answered++
+					if m.statusCode() != 200 {
+						r.t.Errorf("burst from %s: got %q, want only 200s", src, m.first)
+					}
+				}
+			}
+			switch {
+			case blocked && (answered == 0 || answered >= n):
+				r.t.Errorf("burst from %s: %d of %d answered, want some answered and then a ban", src, answered, n)
+			case !blocked && answered != n:
+				r.t.Errorf("burst from %s: %d of %d answered, want all", src, answered, n)
+			}
 		},
 	}
 }
@@ -318,12 +352,38 @@ var seedCases = []seedCase{
 	},
 }
 
-// runSeedCases runs every seed case against servers of one kind and checks
-// the transcripts against testdata/seed/*.golden.
-func runSeedCases(t *testing.T, kind serverKind, bin string) {
-	cfg := filepath.Join(repoRoot(t), "examples", "seed.cfg")
+// antifloodCases are the end-to-end checks of examples/antiflood.cfg. The
+// pike sampling unit is made long (60 s) so that a burst never straddles two
+// units and the ban point is the same on every run.
+var antifloodCases = []seedCase{
+	{
+		name:  "flood",
+		about: "pike bans a fast source (no answers any more), the PBX is exempt, the seed's auth-failure limit still applies",
+		defines: []string{
+			"PIKE_DENSITY=3",
+			"PIKE_UNIT=60",
+			`PBX_IP="127.0.0.9"`,
+		},
+		steps: []step{
+			burstStep("127.0.0.8", 12, true),
+			kamcmdStep("htable.dump", "ipban"),
+			optionsStep("127.0.0.8", []int{}),
+			burstStep("127.0.0.9", 12, false),
+			registerStep("127.0.0.9", "alice", "wrong", 8, "", codes(401, 6, 429, 3)),
+			// a correct password does not help while the source is limited:
+			// no challenge, so the UA cannot even answer one
+			registerStep("127.0.0.9", "alice", "secret", 1, "", codes(429, 2)),
+			kamcmdStep("htable.dump", "AuthCount"),
+		},
+	},
+}
+
+// runSeedCases runs the cases of one example config against servers of one
+// kind and checks the transcripts against testdata/<config>/<case>.golden.
+func runSeedCases(t *testing.T, kind serverKind, bin, config string, cases []seedCase) {
+	cfg := filepath.Join(repoRoot(t), "examples", config+".cfg")
 	sippBin(t) // skip early when sipp is missing
-	for _, c := range seedCases {
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			srv := startServer(t, startOptions{kind: kind, bin: bin, cfg: cfg, defines: c.defines})
 			r := &caseRun{t: t, srv: srv, tr: newTranscript(), ports: map[string]int{}}
@@ -338,7 +398,7 @@ func runSeedCases(t *testing.T, kind serverKind, bin string) {
 				r.tr.line("== %d. %s", i+1, s.title)
 				s.run(r)
 			}
-			checkGolden(t, goldenPath("seed", c.name), r.tr.String(), kind == kamailioServer)
+			checkGolden(t, goldenPath(config, c.name), r.tr.String(), kind == kamailioServer)
 		})
 	}
 }
@@ -348,7 +408,7 @@ func runSeedCases(t *testing.T, kind serverKind, bin string) {
 // -update records from it). It is the proof that the goldens are what
 // Kamailio does, and that the seed config runs unmodified on Kamailio.
 func TestSeedKamailioOracle(t *testing.T) {
-	runSeedCases(t, kamailioServer, kamailioBin(t))
+	runSeedCases(t, kamailioServer, kamailioBin(t), "seed", seedCases)
 }
 
 // TestSeedSipht runs the same scenarios against the sipht binary and
@@ -356,5 +416,17 @@ func TestSeedKamailioOracle(t *testing.T) {
 // binary (SIPHT_BIN unset and cmd/sipht missing).
 func TestSeedSipht(t *testing.T) {
 	bin := siphtBin(t)
-	runSeedCases(t, siphtServer, bin)
+	runSeedCases(t, siphtServer, bin, "seed", seedCases)
+}
+
+// TestAntifloodKamailioOracle is TestSeedKamailioOracle for
+// examples/antiflood.cfg.
+func TestAntifloodKamailioOracle(t *testing.T) {
+	runSeedCases(t, kamailioServer, kamailioBin(t), "antiflood", antifloodCases)
+}
+
+// TestAntifloodSipht is TestSeedSipht for examples/antiflood.cfg.
+func TestAntifloodSipht(t *testing.T) {
+	bin := siphtBin(t)
+	runSeedCases(t, siphtServer, bin, "antiflood", antifloodCases)
 }

@@ -282,7 +282,7 @@ func (s *server) logTail(n int) string {
 
 // scriptLogRE picks the lines the seed config's xlog() calls write, whatever
 // prefix the server puts in front of them.
-var scriptLogRE = regexp.MustCompile(`(MessageCount is -?[0-9]+|[0-9a-fA-F.:]+ is back again, rate limiting them\.\.\.|Malformed SIP request from \S+)`)
+var scriptLogRE = regexp.MustCompile(`(MessageCount is -?[0-9]+|[0-9a-fA-F.:]+ is back again, rate limiting them\.\.\.|Malformed SIP request from \S+|ALERT: pike blocking .*)`)
 
 // newLogLines waits until at least want new script log lines (see
 // scriptLogRE) appeared since the last call, or until a short deadline, and

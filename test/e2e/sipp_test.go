@@ -144,6 +144,9 @@ type sippRun struct {
 	srcPort  int      // local port; 0 picks a free one
 	target   string   // "ip:port" of the server, empty for a UAS
 	args     []string // scenario arguments (-s, -au, -ap, -set, -key ...)
+	calls    int      // calls to make one after the other (0 means 1)
+	// how long to wait for each answer; 0 means 4 s
+	recvTimeout time.Duration
 }
 
 // sippResult is what one sipp call did.
@@ -166,10 +169,14 @@ func sippCommand(ctx context.Context, t testing.TB, dir string, r *sippRun, trac
 	if r.srcPort == 0 {
 		r.srcPort = freeUDPPort(t, r.srcIP)
 	}
+	calls, recvTimeout := max(r.calls, 1), r.recvTimeout
+	if recvTimeout == 0 {
+		recvTimeout = 4 * time.Second
+	}
 	args := []string{
 		"-sf", filepath.Join(repoRoot(t), "test", "e2e", "sipp", r.scenario),
-		"-m", "1", "-nr", "-nostdin",
-		"-recv_timeout", "4000", "-timeout", "20s",
+		"-m", strconv.Itoa(calls), "-l", "1", "-r", "1000", "-nr", "-nostdin",
+		"-recv_timeout", strconv.FormatInt(recvTimeout.Milliseconds(), 10), "-timeout", "30s",
 		"-i", r.srcIP, "-p", strconv.Itoa(r.srcPort),
 		"-trace_msg", "-message_file", trace,
 	}
@@ -186,7 +193,7 @@ func sippCommand(ctx context.Context, t testing.TB, dir string, r *sippRun, trac
 func runSipp(t testing.TB, dir string, r sippRun) sippResult {
 	t.Helper()
 	trace := filepath.Join(dir, fmt.Sprintf("sipp-%d.trace", time.Now().UnixNano()))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	cmd := sippCommand(ctx, t, dir, &r, trace)
 	out, err := cmd.CombinedOutput()
