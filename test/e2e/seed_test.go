@@ -362,6 +362,14 @@ var seedCases = []seedCase{
 			jsonrpcStep("htable.get", "AuthCount", "127.0.0.3"),
 			httpStep("/metrics"),
 			httpStep("/nothing-here"),
+			// the tutorial's kamcmd commands
+			kamcmdStep("htable.seti", "MessageCount", "ExampleAdd", "s:999"),
+			kamcmdStep("htable.get", "MessageCount", "ExampleAdd"),
+			kamcmdStep("htable.sets", "MessageCount", "ExampleAdd", "Iamastring"),
+			kamcmdStep("htable.get", "MessageCount", "ExampleAdd"),
+			kamcmdStep("htable.delete", "MessageCount", "ExampleAdd"),
+			kamcmdStep("htable.get", "MessageCount", "ExampleAdd"),
+			kamcmdStep("htable.delete", "MessageCount", "ExampleAdd"),
 		},
 	},
 	{
