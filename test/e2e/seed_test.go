@@ -374,9 +374,9 @@ var seedCases = []seedCase{
 	},
 	{
 		name:  "expiry",
-		about: "AuthCount autoexpire=3 s and a 1 s htable timer: a rate-limited source may register again once its entry expired",
+		about: "AuthCount autoexpire=5 s and a 1 s htable timer: a rate-limited source may register again once its entry expired",
 		defines: []string{
-			`AUTHCOUNT_HTABLE="AuthCount=>size=12;initval=0;autoexpire=3"`,
+			`AUTHCOUNT_HTABLE="AuthCount=>size=12;initval=0;autoexpire=5"`,
 			"HTABLE_TIMER=1",
 		},
 		steps: []step{
