@@ -174,9 +174,14 @@ func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
 			return d, nil
 		}
 		permanent := isPermanent(u, err)
+		wait := backoff
+		if !deadline.IsZero() {
+			if left := time.Until(deadline); left < wait {
+				wait = left // one last attempt at the deadline
+			}
+		}
 		done := permanent || opts.StartTimeout < 0 || ctx.Err() != nil ||
-			(opts.MaxAttempts > 0 && attempt >= opts.MaxAttempts) ||
-			(!deadline.IsZero() && time.Now().Add(backoff).After(deadline))
+			(opts.MaxAttempts > 0 && attempt >= opts.MaxAttempts) || wait <= 0
 		if done {
 			sdb.Close()
 			if ctx.Err() != nil && !permanent {
@@ -185,8 +190,8 @@ func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
 			return nil, &ConnectError{URL: u, Attempts: attempt, Elapsed: time.Since(start), Permanent: permanent, Err: err}
 		}
 		opts.Logger.Warn("database not reachable, retrying", "db", u.String(), "addr", u.Addr(),
-			"attempt", attempt, "retry_in", backoff, "error", redactErr(err.Error(), u.Password))
-		t := time.NewTimer(backoff)
+			"attempt", attempt, "retry_in", wait, "error", redactErr(err.Error(), u.Password))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -263,10 +268,6 @@ func newPool(u *URL, o *Options) (*sql.DB, error) {
 		cfg.InterpolateParams = true // one round trip per statement
 		cfg.AllowNativePasswords = true
 		cfg.MaxAllowedPacket = 0 // ask the server
-		if cfg.Params == nil {
-			cfg.Params = map[string]string{}
-		}
-		cfg.Params["charset"] = "utf8mb4"
 		if v, ok := u.Params["tls"]; ok {
 			cfg.TLSConfig = strings.ToLower(v)
 		}

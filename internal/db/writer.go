@@ -92,7 +92,7 @@ type WriterStats struct {
 	Pending       int    // keys queued now
 	Changes       uint64 // changes accepted
 	Coalesced     uint64 // changes that replaced a queued change of the same key
-	Dropped       uint64 // changes dropped because the queue was full
+	Dropped       uint64 // changes not queued: queue full, a full save pending (it covers them), or after Close
 	Overflows     uint64 // times the queue overflowed
 	Flushes       uint64 // successful write transactions
 	RowsWritten   uint64 // rows inserted by flushes
@@ -203,6 +203,7 @@ func (w *Writer) put(key string, pk pendingKey) {
 	w.stats.Changes++
 	if w.needFull {
 		// A full save is pending: it will write this change anyway.
+		w.stats.Dropped++
 		return
 	}
 	if len(w.pending) == 0 {
@@ -250,6 +251,7 @@ func (w *Writer) barrier(b *barrier) {
 	}
 	w.stats.Changes++
 	if w.needFull {
+		w.stats.Dropped++
 		return
 	}
 	if b.truncate {
@@ -277,10 +279,7 @@ func (w *Writer) overflowLocked(why string) {
 			"table", w.o.Table, "reason", why, "queued_keys_dropped", n, "max_pending", w.o.MaxPending,
 			"overflows", w.stats.Overflows)
 	}
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
+	// The next flush (within Interval) runs the full save.
 }
 
 // RequestFullSave asks for a full rewrite of the table from Source at the
