@@ -126,11 +126,11 @@ func TestURLString(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"mysql://u:pw@h/db":        "mysql://u:xxxxx@h/db",
-		"mysql://u:p@w@h/db":       "mysql://u:xxxxx@h/db",
-		"mysql://u@h/db":           "mysql://u@h/db",
-		"sqlite:///x.db":           "sqlite:///x.db",
-		"junk u:pw@h":              "junk u:xxxxx@h",
+		"mysql://u:pw@h/db":         "mysql://u:xxxxx@h/db",
+		"mysql://u:p@w@h/db":        "mysql://u:xxxxx@h/db",
+		"mysql://u@h/db":            "mysql://u@h/db",
+		"sqlite:///x.db":            "sqlite:///x.db",
+		"junk u:pw@h":               "junk u:xxxxx@h",
 		"weird://a:b:c@d:e@f/g?h=i": "weird://a:xxxxx@f/g?h=i",
 	} {
 		if got := RedactURL(in); got != want {
