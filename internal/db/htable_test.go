@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"iter"
 	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -408,4 +410,57 @@ func TestParseInt(t *testing.T) {
 			t.Errorf("ParseInt(%q): %v", in, err)
 		}
 	}
+}
+
+// Loading streams: the live heap does not grow with the table.
+func TestLoadStreamsInBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	b := dbtest.SQLite(t)
+	initHTable(t, b)
+	const n = 300000
+	if _, err := b.DB.SaveHTable(context.Background(), db.SaveOptions{Table: "htable"}, genRows(n, 0)); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var base, ms runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak uint64
+	count := 0
+	if _, err := b.DB.LoadHTable(context.Background(), db.LoadOptions{Table: "htable", FetchRows: 1000}, func(r *db.HTableRow) error {
+		count++
+		if count%50000 == 0 {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Holding the rows would take well over 20 MiB.
+	if count != n || peak > base.HeapAlloc+8<<20 {
+		t.Errorf("%d rows, live heap grew from %d to %d bytes", count, base.HeapAlloc, peak)
+	}
+}
+
+func FuzzParseInt(f *testing.F) {
+	for _, s := range []string{"", "0", "-1", "+5", "12x", "9223372036854775808", " 1", "+-1", "-0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := db.ParseInt(s)
+		if err != nil {
+			return
+		}
+		// Whatever parses is an optional sign and digits, and reads back.
+		body := strings.TrimLeft(s, "+-")
+		if len(s)-len(body) > 1 || strings.Trim(body, "0123456789") != "" {
+			t.Fatalf("ParseInt(%q) = %d accepted", s, n)
+		}
+		if s != "" && strings.TrimLeft(strings.TrimPrefix(strings.TrimPrefix(s, "+"), "-"), "0") != strings.TrimLeft(strings.TrimPrefix(strconv.FormatInt(n, 10), "-"), "0") {
+			t.Fatalf("ParseInt(%q) = %d", s, n)
+		}
+	})
 }

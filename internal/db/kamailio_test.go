@@ -45,7 +45,7 @@ func freeUDPPort(t testing.TB) int {
 // startKamailio runs kamailio in the foreground on a config made of the
 // common head (ctl, db_sqlite, htable) plus the given htable modparams,
 // and waits until kamcmd gets an answer.
-func startKamailio(t testing.TB, dir, dbPath string, modparams string, shmMB int, ready time.Duration) *kamailio {
+func startKamailio(t testing.TB, dir, dbPath string, modparams string, shmMB, pkgMB int, ready time.Duration) *kamailio {
 	t.Helper()
 	bin := testutil.LookPath(t, "kamailio", "/usr/sbin/kamailio")
 	kamcmd := testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd")
@@ -73,7 +73,7 @@ request_route { drop; }
 		t.Fatal(err)
 	}
 	k := &kamailio{t: t, ctl: "unixs:" + ctl, kamcmd: kamcmd, log: &bytes.Buffer{}, exited: make(chan struct{})}
-	k.cmd = exec.Command(bin, "-f", cfgPath, "-DD", "-E", "-m", strconv.Itoa(shmMB), "-M", "16", "-Y", dir)
+	k.cmd = exec.Command(bin, "-f", cfgPath, "-DD", "-E", "-m", strconv.Itoa(shmMB), "-M", strconv.Itoa(pkgMB), "-Y", dir)
 	k.cmd.Stdout = k.log
 	k.cmd.Stderr = k.log
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -186,7 +186,7 @@ func TestKamailioSavesSiphtLoads(t *testing.T) {
 	}
 
 	k := startKamailio(t, dir, path, `modparam("htable", "db_expires", 1)
-modparam("htable", "htable", "h=>size=8;dbtable=htable;dbmode=1;autoexpire=3600;")`, 64, 20*time.Second)
+modparam("htable", "htable", "h=>size=8;dbtable=htable;dbmode=1;autoexpire=3600;")`, 64, 16, 20*time.Second)
 	kamLoaded := dumpItems(k.rpc("htable.dump", "h"))
 	if want := itemMap(mine); !reflect.DeepEqual(kamLoaded, want) {
 		t.Errorf("Kamailio loaded %v\nsipht loads   %v", kamLoaded, want)
@@ -264,7 +264,7 @@ func TestSiphtSavesKamailioLoads(t *testing.T) {
 	}
 	k := startKamailio(t, dir, path, `modparam("htable", "db_expires", 1)
 modparam("htable", "htable", "h=>size=8;dbtable=htable;dbmode=1;autoexpire=3600;")
-modparam("htable", "htable", "p=>size=4;dbtable=plain;")`, 64, 20*time.Second)
+modparam("htable", "htable", "p=>size=4;dbtable=plain;")`, 64, 16, 20*time.Second)
 	want := map[string]string{}
 	for _, r := range rows {
 		if r.ValueType != 0 {
@@ -320,7 +320,7 @@ func TestColsMatchesKamailio(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	k := startKamailio(t, dir, path, `modparam("htable", "htable", "a=>size=4;dbtable=acl;cols='ip,port,note,grp';")`, 64, 20*time.Second)
+	k := startKamailio(t, dir, path, `modparam("htable", "htable", "a=>size=4;dbtable=acl;cols='ip,port,note,grp';")`, 64, 16, 20*time.Second)
 	got := dumpItems(k.rpc("htable.dump", "a"))
 	t.Logf("Kamailio cols items: %v", got)
 	if !reflect.DeepEqual(got, mine) {

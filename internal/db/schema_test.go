@@ -32,7 +32,7 @@ func scriptDir(b *dbtest.Backend) string {
 
 // runScript executes one of Kamailio's *-create.sql files statement by
 // statement.
-func runScript(t *testing.T, b *dbtest.Backend, file string) {
+func runScript(t testing.TB, b *dbtest.Backend, file string) {
 	t.Helper()
 	path := filepath.Join(scriptDir(b), file)
 	data, err := os.ReadFile(path)

@@ -583,3 +583,66 @@ func writerChild() {
 		}
 	}
 }
+
+// A failed batch is re-queued in front of newer changes, keeping order
+// with pattern deletes and truncates.
+func TestWriterRequeueKeepsOrder(t *testing.T) {
+	dir := t.TempDir()
+	u := "sqlite://" + filepath.Join(dir, "h.db") + "?busy_timeout=10"
+	d, err := db.Open(context.Background(), u, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Init(context.Background(), db.HTable("htable")); err != nil {
+		t.Fatal(err)
+	}
+	d.SQL().Exec("INSERT INTO htable (key_name, value_type, key_value) VALUES ('old-a', 0, 'x'), ('old-b', 0, 'y')")
+	other, err := db.Open(context.Background(), u, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	w := newWriter(t, d, db.WriterOptions{Interval: time.Hour})
+	lock := func() func() {
+		tx, err := other.SQL().Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.Exec("INSERT INTO htable (key_name) VALUES ('lock')")
+		return func() { tx.Rollback() }
+	}
+	unlock := lock()
+	w.SetString("a", "1", 0)
+	w.SetString("c", "keep", 0)
+	if err := w.Flush(context.Background()); err == nil {
+		t.Fatal("flush succeeded while locked")
+	}
+	// Newer changes arrive after the failed batch.
+	w.DeleteMatching("name ^a or old-a", func(name, _ string, _ bool) bool { return name == "a" || name == "old-a" })
+	w.SetString("b", "2", 0)
+	if err := w.Flush(context.Background()); err == nil {
+		t.Fatal("flush succeeded while locked")
+	}
+	w.SetString("a", "3", 0)
+	unlock()
+	flush(t, w)
+	want := map[string]string{"a": "s:3", "b": "s:2", "c": "s:keep", "old-b": "s:y"}
+	if got := content(t, d, "htable"); !maps.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	unlock = lock()
+	w.SetString("x", "1", 0)
+	w.Flush(context.Background())
+	w.Truncate()
+	w.SetString("y", "2", 0)
+	w.Flush(context.Background())
+	unlock()
+	flush(t, w)
+	if got := content(t, d, "htable"); !maps.Equal(got, map[string]string{"y": "s:2"}) {
+		t.Errorf("after truncate: %v", got)
+	}
+	if st := w.Stats(); st.Failures != 4 || st.Pending != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
