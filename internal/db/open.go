@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -363,20 +362,4 @@ func sqliteDSN(u *URL, o *Options) (string, error) {
 	// specials.
 	path := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(u.Database)
 	return "file:" + path + "?" + q.Encode(), nil
-}
-
-// ErrNoServer is wrapped by errors that mean the server is unreachable.
-var ErrNoServer = errors.New("database server unreachable")
-
-// isConnErr reports whether err looks like the connection or server went
-// away (worth retrying later) rather than a bad statement.
-func isConnErr(err error) bool {
-	if err == nil {
-		return false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	return errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -297,6 +297,19 @@ func (w *Writer) RequestFullSave() {
 	}
 }
 
+// Discard drops every queued change and any pending full save, and
+// returns how many keys were queued. Use it before htable.reload, when the
+// database content is about to replace memory and must win.
+func (w *Writer) Discard() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.count
+	w.pending = nil
+	w.count = 0
+	w.needFull = false
+	return n
+}
+
 // NeedsFullSave reports whether changes were dropped since the last full
 // save.
 func (w *Writer) NeedsFullSave() bool {
@@ -359,7 +372,6 @@ func (w *Writer) fullSaveLocked(ctx context.Context, rows iter.Seq[*HTableRow]) 
 	// From here on, changes are queued again; the snapshot below includes
 	// (at least) everything before this point.
 	w.mu.Lock()
-	wasNeeded := w.needFull
 	w.needFull = false
 	w.pending = nil
 	w.count = 0
@@ -378,7 +390,6 @@ func (w *Writer) fullSaveLocked(ctx context.Context, rows iter.Seq[*HTableRow]) 
 		w.count = 0
 		return st, err
 	}
-	_ = wasNeeded
 	w.notified = false
 	w.stats.FullSaves++
 	w.lastErr = nil

@@ -106,6 +106,11 @@ func TestWriterBasic(t *testing.T) {
 		if got := content(t, b.DB, "htable"); !maps.Equal(got, map[string]string{"after": "s:y"}) {
 			t.Errorf("after truncate got %v", got)
 		}
+		w.SetString("discarded", "x", 0)
+		if n := w.Discard(); n != 1 {
+			t.Errorf("Discard() = %d", n)
+		}
+		flush(t, w)
 		st := w.Stats()
 		if st.Flushes != 3 || st.Coalesced != 1 || st.Pending != 0 || st.Failures != 0 {
 			t.Errorf("stats %+v", st)
