@@ -320,7 +320,7 @@ func (d Def) String() string {
 	}
 	if d.ColDelim != ',' {
 		sep()
-		b.WriteString("coldelim=" + quote(string(d.ColDelim)))
+		b.WriteString("coldelim=" + quote(string([]byte{d.ColDelim})))
 	}
 	if d.ColNull != "*" {
 		sep()

@@ -589,18 +589,41 @@ const evictSpan = 16
 
 // evict removes one item to make room for an insert into slot si (whose
 // data d is locked). It does not compact d: the caller is about to add.
+//
+// An item that expires is preferred, first from slot si, then from the
+// next evictSpan slots (without waiting for their locks); only then an
+// item that never expires, from si or the next slots.
 func (t *Table) evict(si uint32, d *slotData, now int64) bool {
-	if t.evictFrom(d, now) {
+	id := d.victim(t.autoexp > 0, now)
+	if id >= 0 && (t.autoexp == 0 || d.ents[id].expire != 0) {
+		t.evictID(d, id)
 		return true
 	}
+	if t.autoexp > 0 && t.evictNear(si, now, true) {
+		return true
+	}
+	if id >= 0 {
+		t.evictID(d, id)
+		return true
+	}
+	return t.evictNear(si, now, false)
+}
+
+// evictNear evicts from one of the slots after si, only an item that
+// expires when expiring is set.
+func (t *Table) evictNear(si uint32, now int64, expiring bool) bool {
 	for k := uint32(1); k <= evictSpan && int(k) < t.nslots; k++ {
 		s2 := t.slotAt((si + k) & t.mask)
 		if !s2.mu.TryLock() {
 			continue
 		}
-		ok := s2.d != nil && t.evictFrom(s2.d, now)
-		if ok {
-			s2.d.maybeCompact(t.seed)
+		ok := false
+		if d2 := s2.d; d2 != nil {
+			if id := d2.victim(t.autoexp > 0, now); id >= 0 && (!expiring || d2.ents[id].expire != 0) {
+				t.evictID(d2, id)
+				d2.maybeCompact(t.seed)
+				ok = true
+			}
 		}
 		s2.mu.Unlock()
 		if ok {
@@ -610,11 +633,7 @@ func (t *Table) evict(si uint32, d *slotData, now int64) bool {
 	return false
 }
 
-func (t *Table) evictFrom(d *slotData, now int64) bool {
-	id := d.victim(t.autoexp > 0, now)
-	if id < 0 {
-		return false
-	}
+func (t *Table) evictID(d *slotData, id int) {
 	e := &d.ents[id]
 	if t.hasSubs() {
 		t.emit(&Change{Op: OpEvicted, Origin: OriginLocal, Applied: true, Key: string(d.key(e)), Value: d.value(e), Expire: int64(e.expire)})
@@ -622,7 +641,6 @@ func (t *Table) evictFrom(d *slotData, now int64) bool {
 	d.kill(id)
 	d.c.evicted++
 	t.nitems.Add(-1)
-	return true
 }
 
 // removed accounts for n items leaving the table.
@@ -751,6 +769,9 @@ func (t *Table) add(o Origin, key []byte, delta int64) (int64, bool) {
 	}
 	if t.hasSubs() {
 		t.emit(&Change{Op: OpAdd, Origin: o, Applied: true, Key: string(key), Value: Int(n), Delta: delta, Expire: int64(exp)})
+	}
+	if id < 0 && t.maxItems > 0 {
+		d.maybeCompact(t.seed) // an eviction may have left a dead entry
 	}
 	s.mu.Unlock()
 	return n, true
