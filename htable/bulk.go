@@ -31,31 +31,29 @@ func (w Writer) Import(key string, v Value, expire int64) (bool, error) {
 	}
 	isStr := v.k == KindStr
 	sval := sbytes(v.s)
-	h := Hash(k)
-	si := h & t.mask
-	s := t.slotAt(si)
+	p := t.probe(k)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.sets++
-	if id := d.find(h, k, t.seed); id >= 0 {
-		d.ents[id].expire = exp
+	d := &s.d
+	d.sets++
+	if pos := d.find(p.h, p.hh, k); pos >= 0 {
+		d.tab()[pos].expire = exp
 		if isStr {
-			if !d.setStr(id, sval) {
+			if !d.setStr(pos, sval) {
 				s.mu.Unlock()
 				return false, ErrTooBig
 			}
 		} else {
-			d.setInt(id, v.n)
+			d.setInt(pos, v.n)
 		}
 		d.noteExpire(exp)
-	} else if err := t.insert(si, d, h, k, isStr, v.n, sval, exp, now); err != nil {
+	} else if err := t.insert(&p, d, isStr, v.n, sval, exp, now); err != nil {
 		s.mu.Unlock()
 		return false, err
 	}
 	if t.hasSubs() {
 		t.emit(&Change{Op: OpImport, Origin: w.o, Applied: true, Key: key, Value: v, Expire: int64(exp)})
 	}
-	d.maybeCompact(t.seed)
 	s.mu.Unlock()
 	return true, nil
 }
@@ -83,27 +81,15 @@ func (w Writer) Replace(fill func(dst Writer) error) (int, error) {
 			i += chunkSize - 1
 			continue
 		}
-		var nd *slotData
+		var nd slotData
 		if src := tmp.slotIfAny(i); src != nil {
-			nd = src.d
+			nd.takeFrom(&src.d)
 		}
 		s := t.slotAt(uint32(i))
 		s.mu.Lock()
-		old := s.d
-		if nd == nil && old == nil {
-			s.mu.Unlock()
-			continue
-		}
-		if nd == nil {
-			nd = new(slotData)
-		}
-		if old != nil {
-			nd.c = old.c
-			nd.ulock = old.ulock
-			removed += old.live
-		}
-		loaded += nd.live
-		s.d = nd
+		removed += int(s.d.n)
+		loaded += int(nd.n)
+		s.d.takeFrom(&nd)
 		s.mu.Unlock()
 	}
 	if t.maxItems > 0 {

@@ -11,9 +11,9 @@ import (
 type fakeClock struct{ t atomic.Int64 }
 
 func newFakeClock(t int64) *fakeClock { c := &fakeClock{}; c.t.Store(t); return c }
-func (c *fakeClock) Now() int64      { return c.t.Load() }
-func (c *fakeClock) Set(t int64)     { c.t.Store(t) }
-func (c *fakeClock) Add(d int64)     { c.t.Add(d) }
+func (c *fakeClock) Now() int64       { return c.t.Load() }
+func (c *fakeClock) Set(t int64)      { c.t.Store(t) }
+func (c *fakeClock) Add(d int64)      { c.t.Add(d) }
 
 const t0 = 1_700_000_000
 
@@ -44,7 +44,10 @@ func TestExpiryMatrix(t *testing.T) {
 			want: [12]string{
 				"100 | <null> 0", "5 | 5 0", "5 | 5 0", "100 | <null> 0", "5 | 5 0", "5 | 5 0",
 				"100 | <null> 0", "5 | 5 6", "100 | <null> 0", "100 | <null> 0", "5 | 5 6", "100 | <null> 0"}},
-		{name: "Lookup", run: func(tb *Table) string { it, ok := tb.Lookup("k"); return fmt.Sprint(it.Value, it.Expire-t0*b2i(it.Expire > 0), ok) },
+		{name: "Lookup", run: func(tb *Table) string {
+			it, ok := tb.Lookup("k")
+			return fmt.Sprint(it.Value, it.Expire-t0*b2i(it.Expire > 0), ok)
+		},
 			want: [12]string{
 				"<null> 0 false | <null> 0", "5 0 true | 5 0", "5 0 true | 5 0", "<null> 0 false | <null> 0", "5 0 true | 5 0", "5 0 true | 5 0",
 				"<null> 0 false | <null> 0", "5 10 true | 5 6", "<null> 0 false | <null> 0", "<null> 0 false | <null> 0", "5 10 true | 5 6", "<null> 0 false | <null> 0"}},
@@ -186,9 +189,7 @@ func physical(tb *Table) int {
 	for i := 0; i < tb.nslots; i++ {
 		s := tb.slotIfAny(i)
 		s.mu.Lock()
-		if s.d != nil {
-			n += s.d.live
-		}
+		n += int(s.d.n)
 		s.mu.Unlock()
 	}
 	return n

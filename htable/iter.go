@@ -56,8 +56,8 @@ func (t *Table) loadSlot(i int, sn *snapshot) bool {
 	}
 	now := t.now()
 	s.mu.Lock()
-	d := s.d
-	if d == nil || d.live == 0 {
+	d := &s.d
+	if d.n == 0 {
 		s.mu.Unlock()
 		return false
 	}
@@ -67,8 +67,9 @@ func (t *Table) loadSlot(i int, sn *snapshot) bool {
 		return false
 	}
 	sn.buf, sn.offs, sn.items = sn.buf[:0], sn.offs[:0], sn.items[:0]
+	cells := d.tab()
 	for _, id := range sn.ids {
-		e := &d.ents[id]
+		e := &cells[id]
 		var o spanOff
 		o.k = uint32(len(sn.buf))
 		sn.buf = append(sn.buf, d.key(e)...)

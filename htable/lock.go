@@ -15,11 +15,12 @@ type userLock struct {
 func (t *Table) userLockOf(key string) *userLock {
 	s := t.slotAt(HashString(key) & t.mask)
 	s.mu.Lock()
-	d := s.data()
-	if d.ulock == nil {
-		d.ulock = &userLock{sem: make(chan struct{}, 1)}
+	d := &s.d
+	x := d.ext()
+	if x.ulock == nil {
+		x.ulock = &userLock{sem: make(chan struct{}, 1)}
 	}
-	ul := d.ulock
+	ul := x.ulock
 	s.mu.Unlock()
 	return ul
 }

@@ -138,29 +138,30 @@ func (c *reCache) get(p string) (*regexp.Regexp, error) {
 // scan calls fn for every live, unexpired entry, one slot at a time with
 // that slot locked; fn returns false to stop. Entries may be killed by fn;
 // the slot is compacted afterwards if compact is set.
-func (t *Table) scan(compact bool, fn func(d *slotData, id int) bool) {
+func (t *Table) scan(purge bool, fn func(d *slotData, e *entry, pos int) bool) {
 	now := t.now()
 	for i := t.nextSlot(0); i < t.nslots; i = t.nextSlot(i + 1) {
 		s := t.slotIfAny(i)
 		s.mu.Lock()
-		d := s.d
-		if d == nil || d.live == 0 {
+		d := &s.d
+		if d.n == 0 {
 			s.mu.Unlock()
 			continue
 		}
 		goOn := true
-		for j := range d.ents {
-			e := &d.ents[j]
-			if e.dead() || t.expired(e, now) {
+		cells := d.tab()
+		for j := range cells {
+			e := &cells[j]
+			if !e.used() || e.dead() || t.expired(e, now) {
 				continue
 			}
-			if !fn(d, j) {
+			if !fn(d, e, j) {
 				goOn = false
 				break
 			}
 		}
-		if compact {
-			d.maybeCompact(t.seed)
+		if purge {
+			d.purgeDead()
 		}
 		s.mu.Unlock()
 		if !goOn {
@@ -211,7 +212,7 @@ func (t *Table) count(expr string, values bool) (int, error) {
 	}
 	if all {
 		n := 0
-		t.scan(false, func(*slotData, int) bool { n++; return true })
+		t.scan(false, func(*slotData, *entry, int) bool { n++; return true })
 		return n, nil
 	}
 	if op != 0 || inteq {
@@ -228,8 +229,7 @@ func (t *Table) count(expr string, values bool) (int, error) {
 			return 0, nil
 		}
 		want := kamailioAtoi(pat)
-		t.scan(false, func(d *slotData, id int) bool {
-			e := &d.ents[id]
+		t.scan(false, func(d *slotData, e *entry, _ int) bool {
 			if !e.isStr() && e.num == want {
 				n++
 			}
@@ -241,8 +241,7 @@ func (t *Table) count(expr string, values bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	t.scan(false, func(d *slotData, id int) bool {
-		e := &d.ents[id]
+	t.scan(false, func(d *slotData, e *entry, _ int) bool {
 		if values {
 			if e.isStr() && m.match(d.str(e)) {
 				n++
@@ -292,8 +291,7 @@ func (t *Table) has(op MatchOp, pattern string, values bool) (bool, error) {
 		return false, err
 	}
 	found := false
-	t.scan(false, func(d *slotData, id int) bool {
-		e := &d.ents[id]
+	t.scan(false, func(d *slotData, e *entry, _ int) bool {
 		if values {
 			found = e.isStr() && m.match(d.str(e))
 		} else {
@@ -335,8 +333,7 @@ func (t *Table) remove(o Origin, op MatchOp, pattern string, values bool) (int, 
 	}
 	mt := Match{Op: op, Pattern: pattern, Values: values}
 	n := 0
-	t.scan(true, func(d *slotData, id int) bool {
-		e := &d.ents[id]
+	t.scan(true, func(d *slotData, e *entry, pos int) bool {
 		var hit bool
 		if values {
 			hit = e.isStr() && m.match(d.str(e))
@@ -347,8 +344,8 @@ func (t *Table) remove(o Origin, op MatchOp, pattern string, values bool) (int, 
 			if t.hasSubs() {
 				t.emit(&Change{Op: OpRemoved, Origin: o, Applied: true, Key: string(d.key(e)), Value: d.value(e), Expire: int64(e.expire), Match: mt})
 			}
-			d.kill(id)
-			d.c.deletes++
+			d.markDead(pos)
+			d.ext().deletes++
 			t.removed(1)
 			n++
 		}

@@ -18,8 +18,8 @@ func (t *Table) Sweep() int {
 	for i := t.nextSlot(0); i < t.nslots; i = t.nextSlot(i + 1) {
 		s := t.slotIfAny(i)
 		s.mu.Lock()
-		d := s.d
-		if d == nil || d.live == 0 || d.minExp == 0 || int64(d.minExp) >= now {
+		d := &s.d
+		if d.n == 0 || d.minExp == 0 || int64(d.minExp) >= now {
 			s.mu.Unlock()
 			continue
 		}
@@ -29,9 +29,10 @@ func (t *Table) Sweep() int {
 			continue
 		}
 		batch = batch[:0]
-		for j := range d.ents {
-			e := &d.ents[j]
-			if !e.dead() && t.expired(e, now) {
+		cells := d.tab()
+		for j := range cells {
+			e := &cells[j]
+			if e.used() && t.expired(e, now) {
 				batch = append(batch, Item{Key: string(d.key(e)), Value: d.value(e), Expire: int64(e.expire)})
 			}
 		}
@@ -43,50 +44,48 @@ func (t *Table) Sweep() int {
 			(*fnp)(it)
 		}
 		s.mu.Lock()
-		if d = s.d; d != nil {
-			total += t.purge(d, now, batch)
-		}
+		total += t.purge(d, now, batch)
 		s.mu.Unlock()
 	}
 	return total
 }
 
 // purge removes the expired entries of d (all of them, or only those
-// named in only), recomputes d.minExp and compacts. d is locked.
+// named in only) and recomputes d.minExp. d is locked.
 func (t *Table) purge(d *slotData, now int64, only []Item) int {
 	n := 0
-	kill := func(id int) {
-		e := &d.ents[id]
+	report := func(e *entry) {
 		if t.hasSubs() {
 			t.emit(&Change{Op: OpExpired, Origin: OriginLocal, Applied: true, Key: string(d.key(e)), Value: d.value(e), Expire: int64(e.expire)})
 		}
-		d.kill(id)
-		d.c.expired++
+		d.ext().expired++
 		n++
 	}
 	if only == nil {
-		for j := range d.ents {
-			e := &d.ents[j]
-			if !e.dead() && t.expired(e, now) {
-				kill(j)
+		cells := d.tab()
+		for j := range cells {
+			if e := &cells[j]; e.used() && t.expired(e, now) {
+				report(e)
+				d.markDead(j)
 			}
 		}
+		d.purgeDead()
 	} else {
 		for _, it := range only {
-			k := sbytes(it.Key)
-			id := d.find(Hash(k), k, t.seed)
-			if id >= 0 && t.expired(&d.ents[id], now) {
-				kill(id)
+			p := t.probe(sbytes(it.Key))
+			if pos := d.find(p.h, p.hh, p.key); pos >= 0 && t.expired(&d.tab()[pos], now) {
+				report(&d.tab()[pos])
+				d.removeAt(pos)
 			}
 		}
 	}
 	t.removed(n)
 	d.minExp = 0
-	for j := range d.ents {
-		if e := &d.ents[j]; !e.dead() {
+	cells := d.tab()
+	for j := range cells {
+		if e := &cells[j]; e.used() {
 			d.noteExpire(e.expire)
 		}
 	}
-	d.maybeCompact(t.seed)
 	return n
 }

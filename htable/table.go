@@ -37,20 +37,7 @@ const (
 	flatMax   = 1 << 20
 )
 
-type slot struct {
-	mu sync.Mutex
-	d  *slotData
-}
-
 type chunk [chunkSize]slot
-
-// data returns the slot content, creating it; the slot must be locked.
-func (s *slot) data() *slotData {
-	if s.d == nil {
-		s.d = new(slotData)
-	}
-	return s.d
-}
 
 // Table is one named hash table: Kamailio's htable. It is safe for
 // concurrent use.
@@ -330,6 +317,19 @@ func (t *Table) OnExpired(fn func(Item)) {
 // ---------------------------------------------------------------------
 // Reads
 
+// probe holds the hashes of a key.
+type probe struct {
+	key []byte
+	h   uint32 // Kamailio hash
+	hh  uint32 // position hash
+	si  uint32 // slot index
+}
+
+func (t *Table) probe(key []byte) probe {
+	h := Hash(key)
+	return probe{key: key, h: h, hh: h2(t.seed, key), si: h & t.mask}
+}
+
 // Get returns the value of key and true, or the null Value and false when
 // key is missing or expired. It ignores initval (see GetInit).
 func (t *Table) Get(key string) (Value, bool) { return t.get(sbytes(key)) }
@@ -338,18 +338,23 @@ func (t *Table) Get(key string) (Value, bool) { return t.get(sbytes(key)) }
 func (t *Table) GetBytes(key []byte) (Value, bool) { return t.get(key) }
 
 func (t *Table) get(key []byte) (Value, bool) {
-	h := Hash(key)
+	p := t.probe(key)
 	now := t.now()
-	s := t.slotAt(h & t.mask)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.gets++
-	id := d.find(h, key, t.seed)
-	if id < 0 || t.expired(&d.ents[id], now) {
+	d := &s.d
+	d.gets++
+	pos := d.find(p.h, p.hh, key)
+	if pos < 0 {
 		s.mu.Unlock()
 		return Value{}, false
 	}
-	v := d.value(&d.ents[id])
+	e := &d.tab()[pos]
+	if t.expired(e, now) {
+		s.mu.Unlock()
+		return Value{}, false
+	}
+	v := d.value(e)
 	s.mu.Unlock()
 	return v, true
 }
@@ -373,18 +378,18 @@ func (t *Table) getInit(key []byte) Value {
 // for an integer item it returns dst unchanged and the integer. kind is
 // KindNull when key is missing or expired.
 func (t *Table) AppendGet(dst []byte, key []byte) (out []byte, kind Kind, n int64) {
-	h := Hash(key)
+	p := t.probe(key)
 	now := t.now()
-	s := t.slotAt(h & t.mask)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.gets++
-	id := d.find(h, key, t.seed)
-	if id < 0 || t.expired(&d.ents[id], now) {
+	d := &s.d
+	d.gets++
+	pos := d.find(p.h, p.hh, key)
+	if pos < 0 || t.expired(&d.tab()[pos], now) {
 		s.mu.Unlock()
 		return dst, KindNull, 0
 	}
-	e := &d.ents[id]
+	e := &d.tab()[pos]
 	if e.isStr() {
 		dst = append(dst, d.str(e)...)
 		s.mu.Unlock()
@@ -398,19 +403,18 @@ func (t *Table) AppendGet(dst []byte, key []byte) (out []byte, kind Kind, n int6
 // Lookup returns a copy of the live item key, with its absolute expiry
 // (what htable.get shows).
 func (t *Table) Lookup(key string) (Item, bool) {
-	k := sbytes(key)
-	h := Hash(k)
+	p := t.probe(sbytes(key))
 	now := t.now()
-	s := t.slotAt(h & t.mask)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.gets++
-	id := d.find(h, k, t.seed)
-	if id < 0 || t.expired(&d.ents[id], now) {
+	d := &s.d
+	d.gets++
+	pos := d.find(p.h, p.hh, p.key)
+	if pos < 0 || t.expired(&d.tab()[pos], now) {
 		s.mu.Unlock()
 		return Item{}, false
 	}
-	e := &d.ents[id]
+	e := &d.tab()[pos]
 	it := Item{Key: key, Value: d.value(e), Expire: int64(e.expire)}
 	s.mu.Unlock()
 	return it, true
@@ -434,16 +438,15 @@ func (t *Table) ttl(key []byte) int64 {
 	if t.autoexp == 0 {
 		return 0
 	}
-	h := Hash(key)
+	p := t.probe(key)
 	now := t.clock()
-	s := t.slotAt(h & t.mask)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.gets++
-	id := d.find(h, key, t.seed)
+	d := &s.d
+	d.gets++
 	var r int64
-	if id >= 0 {
-		e := &d.ents[id]
+	if pos := d.find(p.h, p.hh, key); pos >= 0 {
+		e := &d.tab()[pos]
 		if e.expire != 0 && !t.expired(e, now) {
 			r = int64(e.expire) - now
 		}
@@ -520,23 +523,22 @@ func (t *Table) set(o Origin, key []byte, v Value, sval []byte, ttl int64) error
 	if isStr && sval == nil {
 		sval = sbytes(v.s)
 	}
-	h := Hash(key)
+	p := t.probe(key)
 	now := t.now()
-	si := h & t.mask
-	s := t.slotAt(si)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.sets++
-	id := d.find(h, key, t.seed)
+	d := &s.d
+	d.sets++
+	pos := d.find(p.h, p.hh, key)
 	var exp uint32
-	if id < 0 {
+	if pos < 0 {
 		exp = t.freshExpire(now, ttl)
-		if err := t.insert(si, d, h, key, isStr, v.n, sval, exp, now); err != nil {
+		if err := t.insert(&p, d, isStr, v.n, sval, exp, now); err != nil {
 			s.mu.Unlock()
 			return err
 		}
 	} else {
-		e := &d.ents[id]
+		e := &d.tab()[pos]
 		switch {
 		case t.autoexp == 0:
 		case ttl > 0 || t.expired(e, now):
@@ -547,12 +549,12 @@ func (t *Table) set(o Origin, key []byte, v Value, sval []byte, ttl int64) error
 		exp = e.expire
 		d.noteExpire(exp)
 		if isStr {
-			if !d.setStr(id, sval) {
+			if !d.setStr(pos, sval) {
 				s.mu.Unlock()
 				return ErrTooBig
 			}
 		} else {
-			d.setInt(id, v.n)
+			d.setInt(pos, v.n)
 		}
 	}
 	if t.hasSubs() {
@@ -561,21 +563,20 @@ func (t *Table) set(o Origin, key []byte, v Value, sval []byte, ttl int64) error
 		}
 		t.emit(&Change{Op: OpSet, Origin: o, Applied: true, Key: string(key), Value: v, Expire: int64(exp), TTL: max(ttl, 0)})
 	}
-	d.maybeCompact(t.seed)
 	s.mu.Unlock()
 	return nil
 }
 
-// insert adds a new entry to d (slot si, locked), evicting first when the
-// table is full.
-func (t *Table) insert(si uint32, d *slotData, h uint32, key []byte, isStr bool, n int64, sval []byte, exp uint32, now int64) error {
+// insert adds a new entry to d (slot p.si, locked), evicting first when
+// the table is full.
+func (t *Table) insert(p *probe, d *slotData, isStr bool, n int64, sval []byte, exp uint32, now int64) error {
 	if t.maxItems > 0 && t.nitems.Add(1) > t.maxItems {
-		if !t.evict(si, d, now) {
+		if !t.evict(p.si, d, now) {
 			t.nitems.Add(-1)
 			return ErrFull
 		}
 	}
-	if !d.add(h, key, isStr, n, sval, exp, t.seed) {
+	if !d.add(p.h, p.hh, p.key, isStr, n, sval, exp) {
 		if t.maxItems > 0 {
 			t.nitems.Add(-1)
 		}
@@ -584,26 +585,26 @@ func (t *Table) insert(si uint32, d *slotData, h uint32, key []byte, isStr bool,
 	return nil
 }
 
-// evictSpan is how many slots after a full, empty slot evict tries.
+// evictSpan is how many slots after a full slot evict looks at.
 const evictSpan = 16
 
 // evict removes one item to make room for an insert into slot si (whose
-// data d is locked). It does not compact d: the caller is about to add.
+// data d is locked).
 //
 // An item that expires is preferred, first from slot si, then from the
 // next evictSpan slots (without waiting for their locks); only then an
 // item that never expires, from si or the next slots.
 func (t *Table) evict(si uint32, d *slotData, now int64) bool {
-	id := d.victim(t.autoexp > 0, now)
-	if id >= 0 && (t.autoexp == 0 || d.ents[id].expire != 0) {
-		t.evictID(d, id)
+	pos := d.victim(t.autoexp > 0, now)
+	if pos >= 0 && (t.autoexp == 0 || d.tab()[pos].expire != 0) {
+		t.evictAt(d, pos)
 		return true
 	}
 	if t.autoexp > 0 && t.evictNear(si, now, true) {
 		return true
 	}
-	if id >= 0 {
-		t.evictID(d, id)
+	if pos >= 0 {
+		t.evictAt(d, pos)
 		return true
 	}
 	return t.evictNear(si, now, false)
@@ -618,12 +619,10 @@ func (t *Table) evictNear(si uint32, now int64, expiring bool) bool {
 			continue
 		}
 		ok := false
-		if d2 := s2.d; d2 != nil {
-			if id := d2.victim(t.autoexp > 0, now); id >= 0 && (!expiring || d2.ents[id].expire != 0) {
-				t.evictID(d2, id)
-				d2.maybeCompact(t.seed)
-				ok = true
-			}
+		d2 := &s2.d
+		if pos := d2.victim(t.autoexp > 0, now); pos >= 0 && (!expiring || d2.tab()[pos].expire != 0) {
+			t.evictAt(d2, pos)
+			ok = true
 		}
 		s2.mu.Unlock()
 		if ok {
@@ -633,13 +632,13 @@ func (t *Table) evictNear(si uint32, now int64, expiring bool) bool {
 	return false
 }
 
-func (t *Table) evictID(d *slotData, id int) {
-	e := &d.ents[id]
+func (t *Table) evictAt(d *slotData, pos int) {
+	e := &d.tab()[pos]
 	if t.hasSubs() {
 		t.emit(&Change{Op: OpEvicted, Origin: OriginLocal, Applied: true, Key: string(d.key(e)), Value: d.value(e), Expire: int64(e.expire)})
 	}
-	d.kill(id)
-	d.c.evicted++
+	d.removeAt(pos)
+	d.ext().evicted++
 	t.nitems.Add(-1)
 }
 
@@ -661,28 +660,27 @@ func (t *Table) DeleteBytes(key []byte) bool { return t.del(OriginLocal, key) }
 func (w Writer) Delete(key string) bool { return w.t.del(w.o, sbytes(key)) }
 
 func (t *Table) del(o Origin, key []byte) bool {
-	h := Hash(key)
+	p := t.probe(key)
 	now := t.now()
-	s := t.slotAt(h & t.mask)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.deletes++
-	id := d.find(h, key, t.seed)
+	d := &s.d
+	d.ext().deletes++
+	pos := d.find(p.h, p.hh, key)
 	found := false
 	var old Value
-	if id >= 0 {
-		e := &d.ents[id]
+	if pos >= 0 {
+		e := &d.tab()[pos]
 		found = !t.expired(e, now)
 		if found && t.hasSubs() {
 			old = d.value(e)
 		}
-		d.kill(id)
+		d.removeAt(pos)
 		t.removed(1)
 	}
 	if t.hasSubs() {
 		t.emit(&Change{Op: OpDelete, Origin: o, Applied: found, Key: string(key), Value: old})
 	}
-	d.maybeCompact(t.seed)
 	s.mu.Unlock()
 	return found
 }
@@ -722,29 +720,28 @@ func (t *Table) add(o Origin, key []byte, delta int64) (int64, bool) {
 	if len(key) > MaxKeyLen {
 		return 0, false
 	}
-	h := Hash(key)
+	p := t.probe(key)
 	now := t.now()
-	si := h & t.mask
-	s := t.slotAt(si)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.incs++
-	id := d.find(h, key, t.seed)
+	d := &s.d
+	d.incs++
+	pos := d.find(p.h, p.hh, key)
 	var n int64
 	var exp uint32
-	if id < 0 {
+	if pos < 0 {
 		if !t.hasInit {
 			s.mu.Unlock()
 			return 0, false
 		}
 		n = t.initval + delta
 		exp = t.freshExpire(now, 0)
-		if t.insert(si, d, h, key, false, n, nil, exp, now) != nil {
+		if t.insert(&p, d, false, n, nil, exp, now) != nil {
 			s.mu.Unlock()
 			return 0, false
 		}
 	} else {
-		e := &d.ents[id]
+		e := &d.tab()[pos]
 		switch {
 		case t.expired(e, now):
 			if !t.hasInit {
@@ -752,7 +749,7 @@ func (t *Table) add(o Origin, key []byte, delta int64) (int64, bool) {
 				return 0, false
 			}
 			n = t.initval + delta
-			d.setInt(id, n)
+			d.setInt(pos, n)
 			e.expire = t.freshExpire(now, 0)
 		case e.isStr():
 			s.mu.Unlock()
@@ -769,9 +766,6 @@ func (t *Table) add(o Origin, key []byte, delta int64) (int64, bool) {
 	}
 	if t.hasSubs() {
 		t.emit(&Change{Op: OpAdd, Origin: o, Applied: true, Key: string(key), Value: Int(n), Delta: delta, Expire: int64(exp)})
-	}
-	if id < 0 && t.maxItems > 0 {
-		d.maybeCompact(t.seed) // an eviction may have left a dead entry
 	}
 	s.mu.Unlock()
 	return n, true
@@ -802,20 +796,19 @@ func (t *Table) setExpire(o Origin, key []byte, ttl int64) bool {
 		}
 		return false
 	}
-	h := Hash(key)
+	p := t.probe(key)
 	now := t.clock()
-	s := t.slotAt(h & t.mask)
+	s := t.slotAt(p.si)
 	s.mu.Lock()
-	d := s.data()
-	d.c.sets++
-	id := d.find(h, key, t.seed)
+	d := &s.d
+	d.sets++
 	applied := false
 	var exp uint32
-	if id >= 0 && !t.expired(&d.ents[id], now) {
+	if pos := d.find(p.h, p.hh, key); pos >= 0 && !t.expired(&d.tab()[pos], now) {
 		if ttl > 0 {
 			exp = clampExp(now + ttl)
 		}
-		d.ents[id].expire = exp
+		d.tab()[pos].expire = exp
 		d.noteExpire(exp)
 		applied = true
 	}
@@ -839,15 +832,15 @@ func (t *Table) reset(o Origin) int {
 	for i := t.nextSlot(0); i < t.nslots; i = t.nextSlot(i + 1) {
 		s := t.slotIfAny(i)
 		s.mu.Lock()
-		if d := s.d; d != nil && d.live > 0 {
-			for j := range d.ents {
-				e := &d.ents[j]
-				if !e.dead() && !t.expired(e, now) {
+		if d := &s.d; d.n > 0 {
+			cells := d.tab()
+			for j := range cells {
+				if e := &cells[j]; e.used() && !t.expired(e, now) {
 					total++
 				}
 			}
-			t.removed(d.live)
-			d.c.deletes += uint64(d.live)
+			t.removed(int(d.n))
+			d.ext().deletes += uint64(d.n)
 			d.clear()
 		}
 		s.mu.Unlock()
@@ -890,26 +883,22 @@ func (t *Table) Stats() Stats {
 		visited++
 		s := t.slotIfAny(i)
 		s.mu.Lock()
+		d := &s.d
 		n := 0
-		if d := s.d; d != nil {
-			for j := range d.ents {
-				e := &d.ents[j]
-				if !e.dead() && !t.expired(e, now) {
-					n++
-				}
+		cells := d.tab()
+		for j := range cells {
+			if e := &cells[j]; e.used() && !t.expired(e, now) {
+				n++
 			}
-			st.MemBytes += d.memBytes()
-			c.add(d.c)
 		}
+		st.MemBytes += d.memBytes()
+		c.addSlot(d)
 		s.mu.Unlock()
 		st.Items += n
 		st.MinSlot = min(st.MinSlot, n)
 		st.MaxSlot = max(st.MaxSlot, n)
 	}
-	if visited < t.nslots {
-		st.MinSlot = 0
-	}
-	if st.MinSlot == math.MaxInt {
+	if visited < t.nslots || st.MinSlot == math.MaxInt {
 		st.MinSlot = 0
 	}
 	st.Gets, st.Sets, st.Incs, st.Deletes, st.Expired, st.Evicted = c.gets, c.sets, c.incs, c.deletes, c.expired, c.evicted
@@ -923,13 +912,13 @@ func (t *Table) Len() int {
 	for i := t.nextSlot(0); i < t.nslots; i = t.nextSlot(i + 1) {
 		s := t.slotIfAny(i)
 		s.mu.Lock()
-		if d := s.d; d != nil && d.live > 0 {
+		if d := &s.d; d.n > 0 {
 			if t.autoexp == 0 {
-				n += d.live
+				n += int(d.n)
 			} else {
-				for j := range d.ents {
-					e := &d.ents[j]
-					if !e.dead() && !t.expired(e, now) {
+				cells := d.tab()
+				for j := range cells {
+					if e := &cells[j]; e.used() && !t.expired(e, now) {
 						n++
 					}
 				}
