@@ -647,3 +647,27 @@ func TestMisc(t *testing.T) {
 		t.Error("accessors")
 	}
 }
+
+func TestEmptyKeyAndValue(t *testing.T) {
+	tb := mustTable(t, "e=>size=2")
+	if err := tb.SetStr("", ""); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := tb.Get(""); !ok || !v.IsStr() || v.Str() != "" {
+		t.Fatalf("empty key/value: %v %v", v, ok)
+	}
+	if tb.SlotOf("") != 0 {
+		t.Error("empty key slot")
+	}
+	tb.SetStr("k", strings.Repeat("x", 100))
+	tb.SetStr("k", "")
+	if v, _ := tb.Get("k"); !v.IsStr() || v.Str() != "" {
+		t.Fatalf("shrunk to empty: %q", v.Str())
+	}
+	if n, _ := tb.CountValues("==x"); n != 0 {
+		t.Error(n)
+	}
+	if !tb.Delete("") || tb.Has("") {
+		t.Error("delete empty key")
+	}
+}
