@@ -11,6 +11,8 @@ func (t *Table) Sweep() int {
 	if t.autoexp == 0 {
 		return 0
 	}
+	t.sweepMu.Lock()
+	defer t.sweepMu.Unlock()
 	now := t.clock()
 	fnp := t.onExpired.Load()
 	total := 0

@@ -97,6 +97,7 @@ type Table struct {
 	subs      atomic.Pointer[[]*subscription]
 	subMu     sync.Mutex
 	onExpired atomic.Pointer[func(Item)]
+	sweepMu   sync.Mutex // one sweep at a time: the handler sees an item once
 	re        reCache
 }
 
@@ -304,8 +305,9 @@ func (t *Table) removeSub(s *subscription) {
 // OnExpired registers fn to be called by the sweeper with each expired
 // item before it is removed (Kamailio's event_route[htable:expired:<t>]).
 // fn runs without any lock held and may use the table; if it refreshes
-// the item (sets it again, changes its expiry) the item is kept. nil
-// removes the handler.
+// the item (sets it again, changes its expiry) the item is kept. fn must
+// not call Sweep (sweeps of a table are serialised). nil removes the
+// handler.
 func (t *Table) OnExpired(fn func(Item)) {
 	if fn == nil {
 		t.onExpired.Store(nil)
