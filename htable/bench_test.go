@@ -7,8 +7,10 @@ package htable_test
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,7 +30,8 @@ const (
 
 var (
 	keysOnce sync.Once
-	keys     []string
+	keys     []string // keys the stores are filled with
+	lookups  []string // the same keys, separate copies: what the benchmarks look up
 )
 
 // ipKey is the i-th key "10.a.b.c".
@@ -36,14 +39,25 @@ func ipKey(i int) string {
 	return "10." + strconv.Itoa(i>>16&255) + "." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255)
 }
 
-func benchKeySet() []string {
+// benchKeySet returns the keys to fill the stores with and the keys to
+// look up. The lookup keys are copies, as in a server where the key of a
+// request is built from the request and never is the string the item was
+// stored with (a cache that keeps the caller's string would otherwise
+// compare keys by pointer, without reading them). HTBENCH_SAMEKEYS=1
+// looks up with the stored strings instead.
+func benchKeySet() (fill, lookup []string) {
 	keysOnce.Do(func() {
 		keys = make([]string, benchKeys)
+		lookups = make([]string, benchKeys)
 		for i := range keys {
 			keys[i] = ipKey(i)
+			lookups[i] = strings.Clone(keys[i])
+		}
+		if os.Getenv("HTBENCH_SAMEKEYS") != "" {
+			lookups = keys // look up with the very strings stored
 		}
 	})
-	return keys
+	return keys, lookups
 }
 
 // store is the work every implementation does.
@@ -215,7 +229,7 @@ var impls = []struct {
 func filled(i int) store {
 	im := &impls[i]
 	im.once.Do(func() {
-		ks := benchKeySet()
+		ks, _ := benchKeySet()
 		s := im.build()
 		for j, k := range ks {
 			s.set(k, int64(j))
@@ -229,7 +243,7 @@ func filled(i int) store {
 // BenchmarkParallel runs Get, Set and Inc-with-expiry from all CPUs on
 // random keys of the 1M-key set. The stores hold all keys.
 func BenchmarkParallel(b *testing.B) {
-	ks := benchKeySet()
+	_, ks := benchKeySet()
 	ops := []struct {
 		name string
 		f    func(s store, k string)

@@ -1,5 +1,7 @@
 package htable
 
+import "encoding/binary"
+
 // Hash returns Kamailio's case-insensitive core hash of key (core_case_hash
 // with no second string), the 32-bit value Kamailio's htable uses to pick a
 // slot (Hash(key) & (slots-1)) and to order the items inside a slot.
@@ -12,7 +14,15 @@ func Hash(key []byte) uint32 {
 	var h, v uint32
 	i := 0
 	for ; i+4 <= len(key); i += 4 {
-		v = fold(key[i])<<24 + fold(key[i+1])<<16 + fold(key[i+2])<<8 + fold(key[i+3])
+		w := binary.BigEndian.Uint32(key[i:])
+		if w&0x80808080 == 0 {
+			// Four ASCII bytes: fold A-Z to a-z in one go. A byte gets
+			// 0x80 in upper when it is >= 'A' and <= 'Z'.
+			upper := (w + 0x3f3f3f3f) &^ (w + 0x25252525) & 0x80808080
+			v = w | upper>>2
+		} else {
+			v = fold(key[i])<<24 + fold(key[i+1])<<16 + fold(key[i+2])<<8 + fold(key[i+3])
+		}
 		h += v ^ (v >> 3)
 	}
 	v = 0

@@ -132,3 +132,45 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// hashRef is the byte-by-byte definition Hash must equal.
+func hashRef(key []byte) uint32 {
+	var h, v uint32
+	i := 0
+	for ; i+4 <= len(key); i += 4 {
+		v = fold(key[i])<<24 + fold(key[i+1])<<16 + fold(key[i+2])<<8 + fold(key[i+3])
+		h += v ^ (v >> 3)
+	}
+	v = 0
+	for ; i < len(key); i++ {
+		v = v<<8 + fold(key[i])
+	}
+	h += v ^ (v >> 3)
+	return (h + (h >> 11)) + ((h >> 13) + (h >> 23))
+}
+
+func TestHashAllBytes(t *testing.T) {
+	// Every byte value in every position of a 4-byte group.
+	for pos := 0; pos < 4; pos++ {
+		for b := 0; b < 256; b++ {
+			k := []byte("aZ@[")
+			k = append(k, "m`{9"...)
+			k[pos] = byte(b)
+			k[4+(pos+1)%4] = byte(255 - b)
+			if Hash(k) != hashRef(k) {
+				t.Fatalf("Hash(%q) = %#x, want %#x", k, Hash(k), hashRef(k))
+			}
+		}
+	}
+}
+
+func FuzzHash(f *testing.F) {
+	f.Add([]byte("alice"))
+	f.Add([]byte("héllo€x"))
+	f.Add([]byte("ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{"))
+	f.Fuzz(func(t *testing.T, k []byte) {
+		if Hash(k) != hashRef(k) {
+			t.Fatalf("Hash(%q) = %#x, want %#x", k, Hash(k), hashRef(k))
+		}
+	})
+}

@@ -176,6 +176,10 @@ func (t *Table) slotAt(i uint32) *slot {
 	if t.flat != nil {
 		return &t.flat[i]
 	}
+	return t.chunkSlot(i)
+}
+
+func (t *Table) chunkSlot(i uint32) *slot {
 	cp := &t.chunks[i>>chunkBits]
 	c := cp.Load()
 	if c == nil {
