@@ -36,6 +36,6 @@
 //
 // Where Kamailio's behaviour is a trap (expired items still counted and
 // dumped, counters that wrap at 32 bits, an expired item that an update
-// cannot revive), this package does the right thing; DIFFERENCES.md lists
-// each case.
+// cannot revive), this package does the right thing; docs/kamailio-differences.md (in
+// sipht's repository) lists each case.
 package htable
