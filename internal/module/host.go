@@ -41,6 +41,12 @@ type Host struct {
 	// Go runs fn in a goroutine that the server waits for on shutdown; the
 	// context is cancelled when the server stops.
 	Go func(fn func(ctx context.Context))
+	// Intercept, called from Init, registers fn to see every received
+	// request before request_route runs (on the SIP worker, in the order
+	// modules registered); fn returns true when it has dealt with the
+	// request, and the script then does not run for it. It must be cheap
+	// for the requests it does not take (DMQ looks at the method only).
+	Intercept func(fn func(m *sipio.Msg) bool)
 }
 
 // Path resolves a path from the config against the working directory.

@@ -68,12 +68,13 @@ type Server struct {
 	missing  map[string]bool // modules the config loads that sipht lacks
 	closeLog func() error
 
-	sip     *sipio.Server
-	ctxs    []*script.Ctx
-	ready   chan struct{}
-	isReady atomic.Bool
-	wg      sync.WaitGroup
-	runCtx  context.Context
+	sip        *sipio.Server
+	intercepts []func(*sipio.Msg) bool // module hooks run before request_route
+	ctxs       []*script.Ctx
+	ready      chan struct{}
+	isReady    atomic.Bool
+	wg         sync.WaitGroup
+	runCtx     context.Context
 }
 
 type loadedModule struct {
@@ -209,6 +210,9 @@ func (s *Server) newHost(name string) *module.Host {
 		Metrics: s.Metrics,
 		Loaded:  s.Module,
 		Go:      s.goRun,
+		Intercept: func(fn func(*sipio.Msg) bool) {
+			s.intercepts = append(s.intercepts, fn)
+		},
 	}
 }
 
@@ -418,6 +422,13 @@ func (s *Server) handle(m *sipio.Msg) {
 		case <-s.ready:
 		case <-s.runCtx.Done():
 			return
+		}
+	}
+	if m.Req != nil {
+		for _, f := range s.intercepts {
+			if f(m) {
+				return
+			}
 		}
 	}
 	c := s.ctxs[m.Worker]

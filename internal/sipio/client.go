@@ -352,7 +352,36 @@ func (s *Server) tcpListenerFor(local netip.AddrPort, peer netip.Addr) *tcpListe
 // req (see prepareRequest) and so modifies it. Replies are matched on the read
 // goroutine, so Do may be called from a Handler, but it blocks that worker:
 // fan-out code (DMQ) should call it from its own goroutines.
+//
+// Do is Begin followed by Wait.
 func (s *Server) Do(ctx context.Context, req *sip.Request, to Target) (*sip.Response, error) {
+	c, err := s.Begin(req, to)
+	if err != nil {
+		return nil, err
+	}
+	return c.Wait(ctx)
+}
+
+// Call is a request sent by Begin whose final reply has not been collected
+// yet. Exactly one Wait must follow every successful Begin (it releases the
+// call's resources, and retransmits over UDP while it waits).
+type Call struct {
+	s     *Server
+	o     *outgoing
+	to    Target
+	req   *sip.Request
+	key   pendKey
+	p     *pendingCall
+	conn  *tcpConn
+	start time.Time
+}
+
+// Begin sends a non-INVITE request like Do but returns as soon as the first
+// copy is on the wire: a caller that sends several requests to one peer
+// keeps them in order on the wire while their replies are awaited
+// concurrently (Wait). Retransmissions and the timeout run inside Wait,
+// measured from Begin.
+func (s *Server) Begin(req *sip.Request, to Target) (*Call, error) {
 	if err := s.running(); err != nil {
 		return nil, err
 	}
@@ -363,58 +392,70 @@ func (s *Server) Do(ctx context.Context, req *sip.Request, to Target) (*sip.Resp
 	if err != nil {
 		return nil, err
 	}
-	defer o.release()
 	key := pendKey{o.branch, string(req.CSeq().MethodName)}
 	p, err := s.client.add(key, s.cfg.Client.MaxPending)
 	if err != nil {
+		o.release()
 		return nil, err
 	}
-	defer s.client.remove(key)
-
-	var conn *tcpConn
-	send := func() error {
-		if to.Transport == UDP {
-			return s.writeUDP(o.sock, o.b, to.Addr)
-		}
-		if conn == nil {
-			c, err := s.tcpConnTo(to.Addr, o.local)
-			if err != nil {
-				return err
-			}
-			conn = c
-		}
-		return conn.write(o.b)
-	}
-	if err := send(); err != nil {
+	c := &Call{s: s, o: o, to: to, req: req, key: key, p: p, start: time.Now()}
+	if err := c.send(); err != nil {
+		c.release()
 		return nil, err
 	}
 	s.ctr.requestsOut.Add(1)
+	return c, nil
+}
 
-	timeout := time.NewTimer(s.cfg.Client.Timeout)
+func (c *Call) release() {
+	c.s.client.remove(c.key)
+	c.o.release()
+}
+
+func (c *Call) send() error {
+	s := c.s
+	if c.to.Transport == UDP {
+		return s.writeUDP(c.o.sock, c.o.b, c.to.Addr)
+	}
+	if c.conn == nil {
+		conn, err := s.tcpConnTo(c.to.Addr, c.o.local)
+		if err != nil {
+			return err
+		}
+		c.conn = conn
+	}
+	return c.conn.write(c.o.b)
+}
+
+// Wait waits for the final reply of a request sent by Begin (see Do).
+func (c *Call) Wait(ctx context.Context) (*sip.Response, error) {
+	s := c.s
+	defer c.release()
+	timeout := time.NewTimer(max(s.cfg.Client.Timeout-time.Since(c.start), 0))
 	defer timeout.Stop()
 	var retrans <-chan time.Time
 	var rt *time.Timer
 	interval := s.cfg.Client.T1
-	if to.Transport == UDP {
-		rt = time.NewTimer(interval)
+	if c.to.Transport == UDP {
+		rt = time.NewTimer(max(interval-time.Since(c.start), 0))
 		defer rt.Stop()
 		retrans = rt.C
 	}
 	proceeding := false
 	for {
 		select {
-		case res := <-p.final:
+		case res := <-c.p.final:
 			s.ctr.clientOK.Add(1)
 			return res, nil
-		case <-p.prov:
+		case <-c.p.prov:
 			if !proceeding && rt != nil {
 				proceeding = true
 				interval = s.cfg.Client.T2
 				rt.Reset(interval)
 			}
 		case <-retrans:
-			if err := send(); err != nil {
-				s.log.Debug("retransmission failed", "to", to.Addr.String(), "error", err)
+			if err := c.send(); err != nil {
+				s.log.Debug("retransmission failed", "to", c.to.Addr.String(), "error", err)
 			}
 			s.ctr.retransOut.Add(1)
 			if !proceeding {
@@ -423,7 +464,7 @@ func (s *Server) Do(ctx context.Context, req *sip.Request, to Target) (*sip.Resp
 			rt.Reset(interval)
 		case <-timeout.C:
 			s.ctr.clientTO.Add(1)
-			return nil, fmt.Errorf("%w (%s %s to %s:%s after %s)", ErrTimeout, req.Method, o.branch, to.Transport, to.Addr, s.cfg.Client.Timeout)
+			return nil, fmt.Errorf("%w (%s %s to %s:%s after %s)", ErrTimeout, c.req.Method, c.o.branch, c.to.Transport, c.to.Addr, s.cfg.Client.Timeout)
 		case <-ctx.Done():
 			s.ctr.clientTO.Add(1)
 			return nil, ctx.Err()
