@@ -255,7 +255,7 @@ func (u *URI) AppendChannelURI(b []byte, channel string) []byte {
 }
 
 // String returns sip:host:port[;transport=x] (no status).
-func (u *URI) String() string {
+func (u URI) String() string {
 	b := append([]byte("sip:"), u.Host...)
 	if u.Port != "" {
 		b = append(b, ':')

@@ -518,3 +518,26 @@ func randHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Target is a node with a snapshot of its state.
+type Target struct {
+	Node *Node
+	Info NodeInfo
+}
+
+// Active returns the active nodes other than this one (the nodes a
+// broadcast reaches), with their state.
+func (m *Module) Active() []Target {
+	m.list.mu.Lock()
+	defer m.list.mu.Unlock()
+	var out []Target
+	for _, n := range m.list.nodes {
+		if !n.local && n.status == StatusActive {
+			out = append(out, Target{Node: n, Info: m.list.info(n)})
+		}
+	}
+	return out
+}
+
+// Info returns a snapshot of node n.
+func (m *Module) Info(n *Node) NodeInfo { return n.Info(&m.list) }
