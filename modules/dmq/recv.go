@@ -1,8 +1,10 @@
 package dmq
 
 import (
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/script"
@@ -145,10 +147,63 @@ func workerFor(msg *sipio.Msg, n int) int {
 	return int(h % uint32(n))
 }
 
+// reorderHold is how long a DMQ worker holds a request received over UDP
+// for requests read before it but still on their way through another SIP
+// worker (the socket's reader hands datagrams to the SIP workers round
+// robin, so two back-to-back requests of one node, such as Kamailio's
+// SET_CELL and SET_CELL_EXPIRE of htable.setxs, can overtake each other).
+// Requests of one source are handled by one DMQ worker in the order they
+// were read from the socket.
+const reorderHold = time.Millisecond
+
+// maxBatch bounds the requests a worker re-sequences at once.
+const maxBatch = 256
+
 func (m *Module) worker(q chan job) {
 	defer m.workersWG.Done()
+	tm := time.NewTimer(time.Hour)
+	tm.Stop()
+	batch := make([]job, 0, maxBatch)
 	for j := range q {
-		m.process(j.ch, j.msg)
+		batch = append(batch[:0], j)
+		if j.msg.Transport != sipio.TCP {
+			wait := reorderHold - time.Since(j.msg.Received)
+		collect:
+			for len(batch) < maxBatch {
+				if wait <= 0 {
+					select {
+					case j2, ok := <-q:
+						if !ok {
+							break collect
+						}
+						batch = append(batch, j2)
+						continue
+					default:
+						break collect
+					}
+				}
+				tm.Reset(wait)
+				select {
+				case j2, ok := <-q:
+					if !tm.Stop() {
+						<-tm.C
+					}
+					if !ok {
+						break collect
+					}
+					batch = append(batch, j2)
+				case <-tm.C:
+					wait = 0
+				}
+			}
+			if len(batch) > 1 {
+				sort.SliceStable(batch, func(a, b int) bool { return batch[a].msg.Received.Before(batch[b].msg.Received) })
+			}
+		}
+		for i := range batch {
+			m.process(batch[i].ch, batch[i].msg)
+			batch[i] = job{}
+		}
 	}
 }
 

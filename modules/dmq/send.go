@@ -137,6 +137,13 @@ type SendOptions struct {
 	// PreferTCP sends over TCP to sipht nodes that listen on TCP (large
 	// bulk messages); other nodes get the transport of their URI.
 	PreferTCP bool
+	// Key orders messages on a node's queue: a message is not sent while
+	// an earlier message with the same Key still waits for its reply (the
+	// receiver replies once it has applied it, so the receiver applies
+	// them in order even if it handles requests in parallel, as Kamailio
+	// does). Key "*" is a barrier: it waits for every earlier message, and
+	// later ones wait for it. "" sends without waiting.
+	Key string
 	// Done, when set, receives the outcome for each node: the reply code
 	// (408 when none came in time), the reply, and an error for local
 	// failures (ErrQueueFull, a send error). It runs on a sender
@@ -185,7 +192,7 @@ func (c *Channel) Send(n *Node, body []byte, contentType string, o SendOptions) 
 	if s == nil {
 		return ErrNotRunning
 	}
-	msg := outMsg{ch: c, body: body, ctype: contentType, maxfwd: o.MaxForwards, done: o.Done, tcp: o.PreferTCP}
+	msg := outMsg{ch: c, body: body, ctype: contentType, maxfwd: o.MaxForwards, done: o.Done, tcp: o.PreferTCP, key: o.Key}
 	select {
 	case s.q <- msg:
 		return nil
@@ -222,6 +229,7 @@ type outMsg struct {
 	ctype  string
 	maxfwd int
 	tcp    bool
+	key    string
 	done   func(n *Node, code int, res *sip.Response, err error)
 }
 
@@ -234,6 +242,52 @@ type nodeSender struct {
 	win  chan struct{}
 	stop chan struct{}
 	once sync.Once
+
+	mu       sync.Mutex
+	inflight map[string]chan struct{} // Key -> closed when its reply came
+	all      map[chan struct{}]struct{}
+}
+
+// orderWait returns what a message with key must wait for.
+func (s *nodeSender) orderWait(key string) []chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var w []chan struct{}
+	if b := s.inflight["*"]; b != nil {
+		w = append(w, b)
+	}
+	switch key {
+	case "":
+	case "*":
+		for c := range s.all {
+			w = append(w, c)
+		}
+	default:
+		if c := s.inflight[key]; c != nil {
+			w = append(w, c)
+		}
+	}
+	return w
+}
+
+// track registers an in-flight message and returns its release.
+func (s *nodeSender) track(key string) func() {
+	c := make(chan struct{})
+	s.mu.Lock()
+	if key != "" {
+		s.inflight[key] = c
+	}
+	s.all[c] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		if key != "" && s.inflight[key] == c {
+			delete(s.inflight, key)
+		}
+		delete(s.all, c)
+		s.mu.Unlock()
+		close(c)
+	}
 }
 
 func (s *nodeSender) close() { s.once.Do(func() { close(s.stop) }) }
@@ -248,7 +302,8 @@ func (m *Module) sender(n *Node) *nodeSender {
 	if s := m.senders[n]; s != nil {
 		return s
 	}
-	s := &nodeSender{m: m, node: n, q: make(chan outMsg, m.queueSize), win: make(chan struct{}, m.window), stop: make(chan struct{})}
+	s := &nodeSender{m: m, node: n, q: make(chan outMsg, m.queueSize), win: make(chan struct{}, m.window), stop: make(chan struct{}),
+		inflight: map[string]chan struct{}{}, all: map[chan struct{}]struct{}{}}
 	m.senders[n] = s
 	m.sendWG.Add(1)
 	go s.run()
@@ -277,6 +332,15 @@ func (s *nodeSender) run() {
 			s.drain()
 			return
 		case msg := <-s.q:
+			for _, w := range s.orderWait(msg.key) {
+				select {
+				case <-w:
+				case <-s.stop:
+					s.fail(msg, ErrNotRunning)
+					s.drain()
+					return
+				}
+			}
 			select {
 			case s.win <- struct{}{}:
 			case <-s.stop:
@@ -292,10 +356,12 @@ func (s *nodeSender) run() {
 				s.fail(msg, err)
 				continue
 			}
+			release := s.track(msg.key)
 			inflight.Add(1)
 			go func(msg outMsg, call *kdmqCall) {
 				defer inflight.Done()
 				code, res, err := m.wait(m.ctx, msg.ch, call)
+				release()
 				<-s.win
 				if msg.done != nil {
 					msg.done(s.node, code, res, err)

@@ -552,9 +552,13 @@ func (r *Replicator) kamLoop() {
 				e := &buf[i]
 				body = encodeEvent(body[:0], e)
 				b := append([]byte(nil), body...)
+				key := "*" // pattern removals are barriers
+				if e.key != "" {
+					key = e.ts.name + "\x00" + e.key
+				}
 				for _, t := range targets {
 					r.stats.KamSent.Add(1)
-					r.kch.Send(t.Node, b, "application/json", dmq.SendOptions{Done: r.kamDone})
+					r.kch.Send(t.Node, b, "application/json", dmq.SendOptions{Done: r.kamDone, Key: key})
 				}
 			}
 		}
