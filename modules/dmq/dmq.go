@@ -118,6 +118,7 @@ type Module struct {
 	now     func() time.Time
 	seq     atomic.Uint64
 	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	drop    atomic.Pointer[func(netip.Addr) bool]
 }
 
 // New returns a module with Kamailio's defaults.

@@ -101,6 +101,9 @@ func (m *Module) intercept(msg *sipio.Msg) bool {
 // dmq_process_message (inline). It returns false when the R-URI has no
 // user part (Kamailio's error case: no reply).
 func (m *Module) receive(msg *sipio.Msg, inline bool) bool {
+	if m.dropped(msg.Source.Addr()) {
+		return true
+	}
 	name := msg.Req.Recipient.User
 	if name == "" {
 		return false

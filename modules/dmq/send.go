@@ -392,6 +392,25 @@ func (s *nodeSender) drain() {
 type kdmqCall struct {
 	call *sipio.Call
 	node *Node
+	// dropped: the drop hook ate the request; wait reports a timeout
+	dropped bool
+}
+
+// SetDrop installs a hook that simulates a network partition (tests): KDMQ
+// requests to an address for which it returns true are not sent (their
+// senders see a timeout after request_timeout), and KDMQ requests from such
+// an address are dropped unanswered. nil removes it.
+func (m *Module) SetDrop(fn func(remote netip.Addr) bool) {
+	if fn == nil {
+		m.drop.Store(nil)
+		return
+	}
+	m.drop.Store(&fn)
+}
+
+func (m *Module) dropped(ip netip.Addr) bool {
+	p := m.drop.Load()
+	return p != nil && (*p)(ip.Unmap())
 }
 
 // target returns where node n's requests go.
@@ -432,6 +451,9 @@ func (m *Module) begin(c *Channel, n *Node, body []byte, ctype string, maxfwd in
 	if err != nil {
 		return nil, err
 	}
+	if m.dropped(to.Addr.Addr()) {
+		return &kdmqCall{node: n, dropped: true}, nil
+	}
 	call, err := m.sip.Begin(req, to)
 	if err != nil {
 		return nil, err
@@ -443,6 +465,11 @@ func (m *Module) begin(c *Channel, n *Node, body []byte, ctype string, maxfwd in
 func (m *Module) wait(ctx context.Context, c *Channel, k *kdmqCall) (int, *sip.Response, error) {
 	wctx, cancel := context.WithTimeout(ctx, m.reqTimeout)
 	defer cancel()
+	if k.dropped {
+		<-wctx.Done()
+		m.metrics.sent(c.peer.Channel, "408")
+		return 408, nil, nil
+	}
 	res, err := k.call.Wait(wctx)
 	if err != nil {
 		if errors.Is(err, sipio.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {

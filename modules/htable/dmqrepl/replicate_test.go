@@ -2,6 +2,7 @@ package dmqrepl
 
 import (
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -140,4 +141,85 @@ func TestRestartCatchesUp(t *testing.T) {
 	dmqtestEventually(t, func() bool {
 		return get(a, "c", "cnt") == "14" && get(b, "c", "cnt") == "14" && get(c, "c", "cnt") == "14"
 	}, "after restart: %s %s %s", get(a, "c", "cnt"), get(b, "c", "cnt"), get(c, "c", "cnt"))
+}
+
+// A network split between one node and the two others for a while: both
+// sides keep writing (sets, increments, deletes); once the network heals,
+// every node converges: counters hold every increment, the later set wins,
+// deletes stay deleted.
+func TestPartitionHeals(t *testing.T) {
+	nodes := cluster3(t, Options{SyncInterval: -1}) // no periodic rounds: the heal itself must trigger the repair
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	for _, n := range nodes {
+		n.table("c").Add("ctr", 0)
+	}
+	a.table("r").SetStr("x", "initial")
+	a.table("r").SetStr("k1", "v")
+	a.table("r").SetStr("k2", "v")
+	a.table("c").Add("ctr", 10)
+	converged(t, 5*time.Second, nodes, "r", "c")
+
+	split := func(on bool) {
+		side := map[string]int{a.node.IP: 0, b.node.IP: 1, c.node.IP: 1}
+		for _, n := range nodes {
+			if !on {
+				n.node.DMQ().SetDrop(nil)
+				continue
+			}
+			mine := side[n.node.IP]
+			n.node.DMQ().SetDrop(func(ip netip.Addr) bool {
+				s, ok := side[ip.String()]
+				return ok && s != mine
+			})
+		}
+	}
+	split(true)
+	for i := 0; i < 5; i++ {
+		a.table("c").Inc("ctr")
+	}
+	a.table("r").Delete("k1")
+	for i := 0; i < 7; i++ {
+		b.table("c").Inc("ctr")
+	}
+	for i := 0; i < 3; i++ {
+		c.table("c").Inc("ctr")
+	}
+	c.table("r").Delete("k2")
+	a.table("r").SetStr("x", "from-a")
+	time.Sleep(20 * time.Millisecond)
+	b.table("r").SetStr("x", "from-b-later")
+	a.table("r").SetStr("only-a", "1")
+	// long enough for the membership to notice (pings every second)
+	time.Sleep(3 * time.Second)
+	if get(a, "c", "ctr") == get(b, "c", "ctr") {
+		t.Fatalf("the split did not split: a %s b %s", get(a, "c", "ctr"), get(b, "c", "ctr"))
+	}
+	split(false)
+	dmqtestEventually2(t, 20*time.Second, func() bool {
+		for _, n := range nodes {
+			if get(n, "c", "ctr") != "25" || get(n, "r", "x") != "from-b-later" || n.table("r").Has("k1") ||
+				n.table("r").Has("k2") || get(n, "r", "only-a") != "1" {
+				return false
+			}
+		}
+		return true
+	}, func() string {
+		var s string
+		for _, n := range nodes {
+			s += fmt.Sprintf("\n%s: r{%s} c{%s} active=%d", n.node.Addr(), n.dump("r"), n.dump("c"), len(n.node.DMQ().Active()))
+		}
+		return s
+	})
+	converged(t, 5*time.Second, nodes, "r", "c")
+}
+
+func dmqtestEventually2(t *testing.T, d time.Duration, cond func() bool, state func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not converged after %s:%s", d, state())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
