@@ -150,6 +150,8 @@ func Load(opts Options) (*Server, error) {
 	if err := rpc.RegisterCore(s.RPC, rpc.CoreInfo{Name: "sipht", Version: core.Version, Modules: s.moduleNames}); err != nil {
 		return nil, fmt.Errorf("server: core RPC methods: %w", err)
 	}
+	s.RPC.SetLogger(s.Log.With(logging.ModuleKey, "<rpc>"))
+	s.RPC.SetObserver(newRPCMetrics(s.Metrics).observe)
 
 	// Problems are collected, not returned at the first one, so that
 	// `sipht -c` on a Kamailio config lists every unsupported module,
@@ -201,15 +203,35 @@ func (s *Server) Module(name string) (module.Module, bool) {
 
 func (s *Server) newHost(name string) *module.Host {
 	return &module.Host{
-		Name:    name,
-		Log:     s.Log.With(logging.ModuleKey, name),
-		Core:    s.Params,
-		Script:  s.Script,
-		RPC:     s.RPC,
-		Metrics: s.Metrics,
-		Loaded:  s.Module,
-		Go:      s.goRun,
+		Name:     name,
+		Log:      s.Log.With(logging.ModuleKey, name),
+		Core:     s.Params,
+		Script:   s.Script,
+		RPC:      s.RPC,
+		Metrics:  s.Metrics,
+		Gatherer: s.Metrics,
+		Loaded:   s.Module,
+		Go:       s.goRun,
+		Exec:     s.exec,
 	}
+}
+
+// exec runs fn on a SIP worker with that worker's script context (see
+// module.Host.Exec).
+func (s *Server) exec(ctx context.Context, msg *sipio.Msg, fn func(c *script.Ctx)) error {
+	sip := s.sip
+	if sip == nil {
+		return sipio.ErrNotStarted
+	}
+	return sip.Exec(ctx, func(w int) {
+		c := s.ctxs[w]
+		if msg != nil {
+			msg.Worker = w
+		}
+		c.Reset(msg)
+		defer c.Reset(nil)
+		fn(c)
+	})
 }
 
 // loadModules instantiates the builtin modules and those the config loads,
