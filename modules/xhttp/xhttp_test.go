@@ -307,8 +307,8 @@ func TestXHTTPConfigErrors(t *testing.T) {
 	head := "listen=udp:127.0.0.1:0\nlisten=tcp:127.0.0.1:0\nloadmodule \"xhttp.so\"\n"
 	cases := map[string]string{
 		head + `modparam("xhttp","event_callback","ksr_x")` + "\nevent_route[xhttp:request]{exit;}\n": "KEMI",
-		head + `modparam("xhttp","url_match","(")` + "\nevent_route[xhttp:request]{exit;}\n":        "url_match",
-		head + "request_route{exit;}\n": "no event_route[xhttp:request]",
+		head + `modparam("xhttp","url_match","(")` + "\nevent_route[xhttp:request]{exit;}\n":          "url_match",
+		head + "request_route{exit;}\n":                                             "no event_route[xhttp:request]",
 		head + "event_route[xhttp:request]{xhttp_reply(\"99\",\"x\",\"\",\"\");}\n": "out of range",
 	}
 	for src, want := range cases {
