@@ -62,7 +62,7 @@ func (s *server) accept(c net.Conn, local, remote netip.AddrPort) {
 	select {
 	case s.sem <- struct{}{}:
 	default:
-		s.m.host.Log.Warn("xhttp: too many HTTP connections, closing a new one", "remote", remote.String(), "max", MaxConns)
+		s.m.host.Log.Warn("too many HTTP connections, closing a new one", "remote", remote.String(), "max", MaxConns)
 		c.Close()
 		return
 	}
@@ -200,7 +200,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ctx.Err() != nil {
 			return
 		}
-		m.host.Log.Debug("xhttp: cannot run the event route", "err", err)
+		m.host.Log.Debug("cannot run the event route", "err", err)
 		writeReply(w, r, http.StatusServiceUnavailable, "Service Unavailable", "text/plain", "Service Unavailable\n")
 		return
 	}
@@ -213,7 +213,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rp := ex.reply
 		writeReply(w, r, rp.code, rp.reason, rp.ctype, rp.body)
 	default:
-		m.host.Log.Debug("xhttp: event_route[xhttp:request] did not answer", "url", uri)
+		m.host.Log.Debug("event_route[xhttp:request] did not answer", "url", uri)
 		writeReply(w, r, http.StatusNotFound, "Not Found", "text/plain", "Not Found\n")
 	}
 }

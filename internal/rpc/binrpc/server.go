@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -121,7 +122,8 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]uint64 // open stream connections -> accept sequence
+	seq    uint64
 	closed bool
 }
 
@@ -138,7 +140,7 @@ func Listen(ctx context.Context, spec string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	opts.defaults()
-	s := &Server{opts: opts, addr: a, conns: make(map[net.Conn]struct{}), sem: make(chan struct{}, opts.MaxConns)}
+	s := &Server{opts: opts, addr: a, conns: make(map[net.Conn]uint64), sem: make(chan struct{}, opts.MaxConns)}
 	switch a.Proto {
 	case ProtoUnixStream, ProtoUnixDgram:
 		if err := s.listenUnix(); err != nil {
@@ -217,6 +219,27 @@ func (s *Server) Addr() net.Addr {
 		return s.ln.Addr()
 	}
 	return s.pc.LocalAddr()
+}
+
+// Conns returns the remote addresses of the open stream connections, in
+// the order they were accepted (ctl.who, ctl.connections).
+func (s *Server) Conns() []net.Addr {
+	s.mu.Lock()
+	type ent struct {
+		seq uint64
+		a   net.Addr
+	}
+	es := make([]ent, 0, len(s.conns))
+	for c, seq := range s.conns {
+		es = append(es, ent{seq, c.RemoteAddr()})
+	}
+	s.mu.Unlock()
+	sort.Slice(es, func(i, j int) bool { return es[i].seq < es[j].seq })
+	out := make([]net.Addr, len(es))
+	for i, e := range es {
+		out[i] = e.a
+	}
+	return out
 }
 
 // Address returns the parsed listen spec.
@@ -307,7 +330,8 @@ func (s *Server) acceptLoop() {
 			<-s.sem
 			return
 		}
-		s.conns[c] = struct{}{}
+		s.seq++
+		s.conns[c] = s.seq
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go s.serveConn(c)
