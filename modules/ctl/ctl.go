@@ -208,15 +208,9 @@ func protoName(p binrpc.Proto) string {
 	return p.String() // tcp, udp
 }
 
-// listOrder returns the servers in Kamailio's list order: the last
-// configured socket first.
-func (m *Module) listOrder() []*binrpc.Server {
-	ss := m.Servers()
-	for i, j := 0, len(ss)-1; i < j; i, j = i+1, j-1 {
-		ss[i], ss[j] = ss[j], ss[i]
-	}
-	return ss
-}
+// listOrder returns the servers in the order Kamailio lists them: the
+// config's order.
+func (m *Module) listOrder() []*binrpc.Server { return m.Servers() }
 
 // rpcListen answers ctl.listen: per socket "binrpc", the transport, the
 // path or host, and the port ("" for unix sockets).

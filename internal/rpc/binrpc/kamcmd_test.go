@@ -1,6 +1,7 @@
 package binrpc
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -63,7 +64,7 @@ func TestKamcmdAgainstSipht(t *testing.T) {
 		t.Fatalf("fault: %q %d", o, code)
 	}
 	// every transport kamcmd speaks
-	for _, sp := range []string{"unixd:" + path + "d", "tcp:127.0.0.1:0", "udp:127.0.0.1:0"} {
+	for _, sp := range []string{"unixd:" + path + "d", fmt.Sprintf("tcp:127.0.0.1:%d", rpctest.FreePort(t, "tcp")), fmt.Sprintf("udp:127.0.0.1:%d", rpctest.FreePort(t, "udp"))} {
 		s, err := Listen(t.Context(), sp, Options{Registry: testRegistry(t)})
 		if err != nil {
 			t.Fatal(err)
