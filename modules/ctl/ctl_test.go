@@ -245,4 +245,3 @@ func labels(m *dto.Metric) string {
 	}
 	return method + "/" + tp + "/" + outcome
 }
-
