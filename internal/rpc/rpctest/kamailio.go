@@ -109,6 +109,7 @@ debug=1
 log_stderror=yes
 children=1
 tcp_children=1
+tcp_accept_no_cl=yes
 auto_aliases=no
 listen=udp:127.0.0.1:%d
 listen=tcp:127.0.0.1:%d
