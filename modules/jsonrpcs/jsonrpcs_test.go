@@ -242,11 +242,11 @@ func TestConfigErrors(t *testing.T) {
 	}
 	head := "listen=udp:127.0.0.1:0\nloadmodule \"jsonrpcs.so\"\n"
 	for src, want := range map[string]string{
-		head + `modparam("jsonrpcs", "transport", 1)` + "\n":  "needs the xhttp module",
-		head + `modparam("jsonrpcs", "transport", 99)` + "\n": "transport 99",
-		head + `modparam("jsonrpcs", "fifo_mode", 0)` + "\n":  "bad file mode",
-		head + "request_route { $var(x) = $jsonrpl(nope); }\n":  "unknown inner name",
-		head + "request_route { jsonrpc_exec(); }\n":             "jsonrpc_exec",
+		head + `modparam("jsonrpcs", "transport", 1)` + "\n":   "needs the xhttp module",
+		head + `modparam("jsonrpcs", "transport", 99)` + "\n":  "transport 99",
+		head + `modparam("jsonrpcs", "fifo_mode", 0)` + "\n":   "bad file mode",
+		head + "request_route { $var(x) = $jsonrpl(nope); }\n": "unknown inner name",
+		head + "request_route { jsonrpc_exec(); }\n":           "jsonrpc_exec",
 	} {
 		if err := load(src); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", src, err, want)
