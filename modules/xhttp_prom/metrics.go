@@ -222,6 +222,9 @@ func (ms *Metrics) Update(kind Kind, name string, op Op, value float64, labels [
 	if math.IsNaN(value) {
 		return fmt.Errorf("metric %q: value is not a number", name)
 	}
+	if op == OpInc && value < 0 {
+		return fmt.Errorf("counter %q: cannot add a negative number", name)
+	}
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -233,9 +236,6 @@ func (ms *Metrics) Update(kind Kind, name string, op Op, value float64, labels [
 	case OpReset:
 		s.value = 0
 	case OpInc:
-		if value < 0 {
-			return fmt.Errorf("counter %q: cannot add a negative number", name)
-		}
 		s.value += value
 	case OpSet:
 		s.value = value
