@@ -186,10 +186,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hc, _ := r.Context().Value(connKey{}).(*httpConn)
 	msg := newMsg(r, body, hc)
 	ex := &exchange{r: r, uri: uri, body: body}
-	ctx := r.Context()
+	// The route waits for a SIP worker; when they are all busy for
+	// RouteTimeout the client gets 503 instead of waiting forever.
+	ctx, cancel := context.WithTimeout(r.Context(), RouteTimeout)
+	defer cancel()
 	err := m.host.Exec(ctx, msg, func(c *script.Ctx) {
 		if ctx.Err() != nil {
-			return // the client is gone
+			return // the client is gone, or it waited too long
 		}
 		st := m.slot.Get(c)
 		st.ex = ex

@@ -94,6 +94,9 @@ const (
 	// DefaultIdleTimeout closes idle keep-alive connections
 	// (tcp_connection_lifetime when the config sets it).
 	DefaultIdleTimeout = 120 * time.Second
+	// RouteTimeout bounds the wait for a SIP worker to run the event route
+	// (503 Service Unavailable after it) and the route itself.
+	RouteTimeout = 10 * time.Second
 	// ShutdownTimeout is how long Stop lets replies in progress finish.
 	ShutdownTimeout = 5 * time.Second
 )
