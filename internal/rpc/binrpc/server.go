@@ -121,10 +121,11 @@ type Server struct {
 	sem    chan struct{}
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  map[net.Conn]uint64 // open stream connections -> accept sequence
-	seq    uint64
-	closed bool
+	mu        sync.Mutex
+	conns     map[net.Conn]uint64 // open stream connections -> accept sequence
+	seq       uint64
+	closed    bool
+	closeOnce sync.Once
 }
 
 // Listen opens the ctl listen spec (see ParseListenSpec) and serves it in
@@ -272,22 +273,21 @@ func (s *Server) closeListener() {
 // Close stops serving: the listener and every connection are closed,
 // running calls see their context cancelled, and the unix socket file is
 // removed. It waits for the serving goroutines to end.
+// Concurrent calls (Close and the Listen context ending) all return once
+// the socket file is gone.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		for c := range s.conns {
+			c.Close()
+		}
 		s.mu.Unlock()
+		s.cancel()
+		s.closeListener()
 		s.wg.Wait()
-		return nil
-	}
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.cancel()
-	s.closeListener()
-	s.wg.Wait()
-	s.file.Remove()
+		s.file.Remove()
+	})
 	return nil
 }
 
