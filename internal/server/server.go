@@ -247,8 +247,9 @@ func (s *Server) loadModules(f *cfg.File) cfg.ErrorList {
 			name := moduleName(n.Path)
 			info, ok := module.Lookup(name)
 			if !ok || info.Builtin {
-				errs = append(errs, cfg.Errorf(n.Pos, "loadmodule %q: sipht has no module %q (it has: %s)",
-					n.Path, name, strings.Join(module.Names(), ", ")))
+				errs = append(errs, &cfg.Error{Pos: n.Pos, Err: &UnknownModuleError{Name: name},
+					Msg: fmt.Sprintf("loadmodule %q: sipht has no module %q (it has: %s)",
+						n.Path, name, strings.Join(module.Names(), ", "))})
 				if s.missing == nil {
 					s.missing = map[string]bool{}
 				}
@@ -303,8 +304,9 @@ func (s *Server) modparam(n *cfg.ModParam) cfg.ErrorList {
 	for _, lm := range targets {
 		p, ok := module.FindParam(lm.mod, n.Param)
 		if !ok {
-			errs = append(errs, cfg.Errorf(n.Pos, "modparam: module %s has no parameter %q (it has: %s)",
-				lm.name, n.Param, strings.Join(module.ParamNames(lm.mod), ", ")))
+			errs = append(errs, &cfg.Error{Pos: n.Pos, Err: &UnknownParamError{Module: lm.name, Param: n.Param},
+				Msg: fmt.Sprintf("modparam: module %s has no parameter %q (it has: %s)",
+					lm.name, n.Param, strings.Join(module.ParamNames(lm.mod), ", "))})
 			continue
 		}
 		v, err := p.Coerce(module.Value{IsInt: n.IsInt, Int: n.Int, Str: n.Str})
