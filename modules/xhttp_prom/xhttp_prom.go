@@ -126,7 +126,7 @@ func (m *Module) Init(h *module.Host) error {
 		return err
 	}
 	if m.stats != "" {
-		h.Log.Info("xhttp_prom_stats has no effect: sipht serves its own metrics (sipht_sip_*, sipht_rpc_*) instead of Kamailio's internal statistics", "xhttp_prom_stats", m.stats)
+		h.Log.Debug("xhttp_prom_stats has no effect: sipht serves its own metrics (sipht_sip_*, sipht_rpc_*) instead of Kamailio's internal statistics", "xhttp_prom_stats", m.stats)
 	}
 	m.metrics, err = newMetrics(m.beginning, m.timeout, m.defs)
 	if err != nil {
