@@ -4,5 +4,9 @@
 package all
 
 import (
+	_ "github.com/sipht/sipht/modules/ctl"
 	_ "github.com/sipht/sipht/modules/dmq"
+	_ "github.com/sipht/sipht/modules/jsonrpcs"
+	_ "github.com/sipht/sipht/modules/xhttp"
+	_ "github.com/sipht/sipht/modules/xhttp_prom"
 )
