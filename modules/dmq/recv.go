@@ -157,7 +157,7 @@ func workerFor(msg *sipio.Msg, n int) int {
 // SET_CELL and SET_CELL_EXPIRE of htable.setxs, can overtake each other).
 // Requests of one source are handled by one DMQ worker in the order they
 // were read from the socket.
-const reorderHold = time.Millisecond
+const reorderHold = 250 * time.Microsecond
 
 // maxBatch bounds the requests a worker re-sequences at once.
 const maxBatch = 256

@@ -270,6 +270,9 @@ type KamailioOptions struct {
 	// Children is the number of SIP workers (default 2).
 	Children int
 	Debug    int
+	// ShmMB is the shared memory size (-m, default 64 as Kamailio's own
+	// default).
+	ShmMB int
 }
 
 // ModulesDir returns Kamailio's module directory or calls Missing.
@@ -300,6 +303,9 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 	}
 	if o.Children == 0 {
 		o.Children = 2
+	}
+	if o.ShmMB == 0 {
+		o.ShmMB = 64
 	}
 	if o.Route == "" {
 		o.Route = `sl_send_reply("404", "Not here");`
@@ -357,7 +363,7 @@ modparam("dmq", "ping_interval", %d)
 	if err := os.WriteFile(cfgPath, []byte(k.Config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-DD", "-E", "-f", cfgPath, "-Y", dir, "-w", dir, "-P", filepath.Join(dir, "pid"), "-m", "64", "-M", "16")
+	cmd := exec.Command(bin, "-DD", "-E", "-f", cfgPath, "-Y", dir, "-w", dir, "-P", filepath.Join(dir, "pid"), "-m", fmt.Sprint(o.ShmMB), "-M", "16")
 	cmd.Stdout = k.log
 	cmd.Stderr = k.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
