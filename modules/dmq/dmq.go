@@ -83,6 +83,8 @@ type Module struct {
 	queueSize     int
 	window        int
 	extensions    bool
+	syncInterval  time.Duration
+	tombstoneTTL  time.Duration
 
 	self        URI
 	sockProto   sipio.Transport
@@ -202,6 +204,25 @@ func (m *Module) Params() []module.Param {
 					return fmt.Errorf("window must be 1..4096, got %d", v.Int)
 				}
 				m.window = int(v.Int)
+				return nil
+			}},
+		{Name: "sync_interval", Kind: module.ParamInt, Doc: "sipht: seconds between digest comparisons of replicated data with sipht nodes (default 30, -1: only on joins and losses)",
+			Set: func(v module.Value) error {
+				if v.Int < -1 || v.Int > 86400 {
+					return fmt.Errorf("sync_interval must be -1..86400, got %d", v.Int)
+				}
+				m.syncInterval = time.Duration(v.Int) * time.Second
+				if v.Int == -1 {
+					m.syncInterval = -1
+				}
+				return nil
+			}},
+		{Name: "tombstone_lifetime", Kind: module.ParamInt, Doc: "sipht: seconds a replicated delete is remembered between sipht nodes (default 7200)",
+			Set: func(v module.Value) error {
+				if v.Int < 1 || v.Int > 30*86400 {
+					return fmt.Errorf("tombstone_lifetime must be 1..2592000, got %d", v.Int)
+				}
+				m.tombstoneTTL = time.Duration(v.Int) * time.Second
 				return nil
 			}},
 		{Name: "sipht_extensions", Kind: module.ParamInt, Doc: "sipht: 0 behaves exactly as Kamailio with every node (no X-Sipht-DMQ header)",
@@ -414,6 +435,14 @@ func (m *Module) Incarnation() string { return m.incarnation }
 // Extensions reports whether sipht extensions are enabled
 // (sipht_extensions, default 1).
 func (m *Module) Extensions() bool { return m.extensions }
+
+// SyncInterval returns the sync_interval modparam (0 when not set, -1
+// for "never periodically") for modules that compare replicated data.
+func (m *Module) SyncInterval() time.Duration { return m.syncInterval }
+
+// TombstoneLifetime returns the tombstone_lifetime modparam (0 when not
+// set).
+func (m *Module) TombstoneLifetime() time.Duration { return m.tombstoneTTL }
 
 // resolveURI returns the address of a node URI (IP literal, or a name
 // resolved with a 2 s limit).

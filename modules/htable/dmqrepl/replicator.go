@@ -49,6 +49,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the wall clock (tests); default time.Now.
 	Now func() time.Time
+	// LocalOnlyOrigin, when not zero, is the origin of local changes that
+	// Kamailio does not replicate (the htable module's iterator writes):
+	// they go to sipht nodes only.
+	LocalOnlyOrigin ht.Origin
 }
 
 func (o *Options) defaults() {
@@ -281,7 +285,7 @@ func (r *Replicator) onChange(c *ht.Change) {
 	}
 	switch c.Origin {
 	case ht.OriginLocal:
-		r.localChange(ts, c)
+		r.localChange(ts, c, true)
 	case ht.OriginRemote:
 		// single-key changes from peers were merged by applyState; the
 		// bulk ones still need their states adjusted
@@ -291,7 +295,12 @@ func (r *Replicator) onChange(c *ht.Change) {
 		case ht.OpReset:
 			r.clearTable(ts)
 		}
-	default: // loads from a database
+	default:
+		if r.o.LocalOnlyOrigin != 0 && c.Origin == r.o.LocalOnlyOrigin {
+			r.localChange(ts, c, false)
+			return
+		}
+		// loads from a database
 		switch c.Op {
 		case ht.OpReplace:
 			r.clearTable(ts)
@@ -304,27 +313,34 @@ func (r *Replicator) onChange(c *ht.Change) {
 	}
 }
 
-func (r *Replicator) localChange(ts *tstate, c *ht.Change) {
+// localChange records a change made on this node; kam tells whether
+// Kamailio nodes get it too.
+func (r *Replicator) localChange(ts *tstate, c *ht.Change, kam bool) {
 	now := r.now()
+	queueKam := func(e kevent) {
+		if kam {
+			r.queueKam(e)
+		}
+	}
 	switch c.Op {
 	case ht.OpSet, ht.OpImport:
 		v := version{t: r.clk.tick(), n: r.self}
 		r.setState(ts, c.Key, &keyState{ver: v, base: c.Value, exp: c.Expire, xver: v})
 		r.markDirty(ts, c.Key)
-		r.queueKam(kevent{act: ActSetCell, ts: ts, key: c.Key, val: c.Value})
+		queueKam(kevent{act: ActSetCell, ts: ts, key: c.Key, val: c.Value})
 		if c.Op == ht.OpSet && c.TTL > 0 {
-			r.queueKam(kevent{act: ActSetCellExpire, ts: ts, key: c.Key, ttl: c.TTL})
+			queueKam(kevent{act: ActSetCellExpire, ts: ts, key: c.Key, ttl: c.TTL})
 		}
 	case ht.OpAdd:
 		r.addState(ts, c, now)
 		r.markDirty(ts, c.Key)
-		r.queueKam(kevent{act: ActSetCell, ts: ts, key: c.Key, val: c.Value})
+		queueKam(kevent{act: ActSetCell, ts: ts, key: c.Key, val: c.Value})
 	case ht.OpDelete:
 		r.tombstone(ts, c.Key, version{t: r.clk.tick(), n: r.self})
 		r.markDirty(ts, c.Key)
-		r.queueKam(kevent{act: ActDelCell, ts: ts, key: c.Key})
+		queueKam(kevent{act: ActDelCell, ts: ts, key: c.Key})
 	case ht.OpSetExpire:
-		r.queueKam(kevent{act: ActSetCellExpire, ts: ts, key: c.Key, ttl: c.TTL})
+		queueKam(kevent{act: ActSetCellExpire, ts: ts, key: c.Key, ttl: c.TTL})
 		if c.Applied {
 			sh := ts.shard(c.Key)
 			sh.mu.Lock()
@@ -348,14 +364,14 @@ func (r *Replicator) localChange(ts *tstate, c *ht.Change) {
 		default:
 			// Kamailio 5.6 cannot replay these operators: it gets the
 			// keys one by one
-			r.queueKam(kevent{act: ActDelCell, ts: ts, key: c.Key})
+			queueKam(kevent{act: ActDelCell, ts: ts, key: c.Key})
 		}
 	case ht.OpRemoveMatch:
 		switch c.Match.Op {
 		case ht.MatchRegex:
-			r.queueKam(kevent{act: ActRmCellRe, ts: ts, pattern: c.Match.Pattern, values: c.Match.Values})
+			queueKam(kevent{act: ActRmCellRe, ts: ts, pattern: c.Match.Pattern, values: c.Match.Values})
 		case ht.MatchPrefix:
-			r.queueKam(kevent{act: ActRmCellSw, ts: ts, pattern: c.Match.Pattern, values: c.Match.Values})
+			queueKam(kevent{act: ActRmCellSw, ts: ts, pattern: c.Match.Pattern, values: c.Match.Values})
 		}
 		r.queueOp(opRec{ts: ts, ver: version{t: r.clk.tick(), n: r.self}, rm: true, m: c.Match})
 	case ht.OpReset:
