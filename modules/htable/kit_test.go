@@ -3,10 +3,13 @@ package htable
 import (
 	"bytes"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	ht "github.com/sipht/sipht/htable"
 	"github.com/sipht/sipht/internal/logging"
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/script"
@@ -88,7 +91,7 @@ type env struct {
 // modparams.
 func config(tables []string, body string) string {
 	var b strings.Builder
-	b.WriteString("#!KAMAILIO\nlisten=udp:127.0.0.1:0\nloadmodule \"htkit.so\"\nloadmodule \"htable.so\"\n")
+	b.WriteString("#!KAMAILIO\nlisten=udp:127.0.0.1:" + freeUDPPort() + "\nloadmodule \"htkit.so\"\nloadmodule \"htable.so\"\n")
 	for _, t := range tables {
 		b.WriteString("modparam(\"htable\", \"htable\", \"" + t + "\")\n")
 	}
@@ -132,4 +135,17 @@ func loadErr(src string) (*server.Server, error) {
 	var logs bytes.Buffer
 	return server.Load(server.Options{Source: []byte(src), SourceName: "test.cfg",
 		Logger: slog.New(logging.NewTextHandler(&logs, logging.LevelDebug))})
+}
+
+type htChange = ht.Change
+
+// freeUDPPort returns a UDP port free on 127.0.0.1 now (port 0 in a
+// listen= line means 5060, as in Kamailio).
+func freeUDPPort() string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "0"
+	}
+	defer c.Close()
+	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
 }

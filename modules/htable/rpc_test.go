@@ -1,0 +1,306 @@
+package htable
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipht/sipht/internal/rpc/binrpc"
+	"github.com/sipht/sipht/internal/rpc/jsonrpc"
+	"github.com/sipht/sipht/internal/rpc/rpctest"
+	"github.com/sipht/sipht/internal/servertest"
+)
+
+// The tables both servers hold in the comparisons.
+var rpcTables = []string{"t=>size=4;", "iv=>size=3;initval=7;autoexpire=100"}
+
+// kamcmdScript is run by the real kamcmd against sipht (the htable module
+// in a running server) and against Kamailio 5.6.3 with the same tables.
+var kamcmdScript = [][]string{
+	{"htable.seti", "t", "bob", "42"},
+	{"htable.sets", "t", "s:15", "x"},
+	{"htable.sets", "t", "alice", "hello"},
+	{"htable.sets", "t", "s:16", "123"},
+	{"--", "htable.seti", "t", "neg", "-5"},
+	{"htable.seti", "t", "dbl", "2.5"},
+	{"htable.seti", "t", "big", "12345678901"},
+	{"htable.seti", "t", "str", "s:77"},
+	{"htable.sets", "t", "ABCdef", "upper"},
+	{"htable.sets", "t", "k2", "same-slot-as-bob"},
+	{"htable.sets", "t", "héllo€x", "utf-8 key"},
+	{"htable.sets", "t", "empty", ""},
+	{"htable.seti", "iv", "n", "1"},
+	{"htable.sets", "iv", "s", "v"},
+	{"htable.dump", "t"},
+	{"htable.dump", "iv"},
+	{"htable.get", "t", "alice"},
+	{"htable.get", "t", "bob"},
+	{"htable.get", "t", "neg"},
+	{"htable.get", "t", "big"},
+	{"htable.get", "t", "s:16"},
+	{"htable.get", "t", "16"},
+	{"htable.get", "t", "ALICE"},
+	{"htable.get", "t", "nokey"},
+	{"htable.get", "nosuch", "x"},
+	{"htable.get", "t"},
+	{"htable.get"},
+	{"htable.seti", "t"},
+	{"htable.seti", "t", "k"},
+	{"htable.seti", "t", "15", "5"},
+	{"htable.seti", "t", "k", "notanumber"},
+	{"htable.seti", "nosuch", "k", "1"},
+	{"htable.sets", "t", "k"},
+	{"htable.sets", "nosuch", "k", "v"},
+	{"htable.setxs", "nosuch", "k", "v", "10"},
+	{"htable.setxi", "nosuch", "k", "1", "10"},
+	{"htable.setxs", "t"},
+	{"htable.setxi", "t", "k", "1"},
+	{"htable.setex", "t", "k"},
+	{"htable.setex", "t", "alice", "10"},
+	{"htable.setex", "nosuch", "alice", "10"},
+	{"htable.setex", "t", "nokey", "10"},
+	{"htable.delete", "t", "alice"},
+	{"htable.delete", "t", "alice"},
+	{"htable.delete", "t"},
+	{"htable.delete", "nosuch", "k"},
+	{"htable.dump", "t"},
+	{"htable.dump", "nosuch"},
+	{"htable.dump"},
+	{"htable.listTables"},
+	{"htable.stats"},
+	{"htable.reload", "t"},
+	{"htable.reload"},
+	{"htable.store", "t"},
+	{"htable.store"},
+	{"-f", "%v|%v\\n", "htable.dump", "t"},
+	{"-f", "entry=%v ", "htable.stats"},
+	{"htable.flush", "iv"},
+	{"htable.flush", "nosuch"},
+	{"htable.flush"},
+	{"htable.dump", "iv"},
+	{"system.methodHelp", "htable.dump"},
+	{"system.methodHelp", "htable.get"},
+	{"system.methodHelp", "htable.delete"},
+	{"system.methodHelp", "htable.sets"},
+	{"system.methodHelp", "htable.seti"},
+	{"system.methodHelp", "htable.setex"},
+	{"system.methodHelp", "htable.setxs"},
+	{"system.methodHelp", "htable.setxi"},
+	{"system.methodHelp", "htable.listTables"},
+	{"system.methodHelp", "htable.stats"},
+	{"system.methodHelp", "htable.flush"},
+	{"system.methodHelp", "htable.reload"},
+	{"system.methodHelp", "htable.store"},
+	{"htable.flush", "t"},
+	{"htable.dump", "t"},
+}
+
+// startSipht runs a server with the htable module and the given tables
+// (plus extra config lines) and serves its RPC registry over BINRPC on a
+// unix socket and JSON-RPC over HTTP. The ctl and jsonrpcs modules will
+// do this in the real server.
+func startSipht(t *testing.T, tables []string, extra string) (r *servertest.Running, ctl, httpAddr string) {
+	t.Helper()
+	registerKit()
+	r = servertest.Start(t, config(tables, extra))
+	dir, err := os.MkdirTemp("", "htrpc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := binrpc.Listen(t.Context(), "unixs:"+filepath.Join(dir, "ctl"), binrpc.Options{Registry: r.Srv.RPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	h, err := jsonrpc.ListenHTTP(t.Context(), "127.0.0.1:0", jsonrpc.HTTPOptions{HandlerOptions: jsonrpc.HandlerOptions{Registry: r.Srv.RPC}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return r, b.Spec(), h.Addr().String()
+}
+
+func runKamcmd(t *testing.T, spec string, script [][]string) []string {
+	t.Helper()
+	var out []string
+	for _, args := range script {
+		o, e, code := rpctest.Kamcmd(t, append([]string{"-s", spec}, args...)...)
+		out = append(out, fmt.Sprintf("%s%s[exit %d]", o, e, code))
+	}
+	return out
+}
+
+// TestKamcmdVsKamailio runs the real kamcmd against sipht's htable module
+// and against Kamailio 5.6.3 holding the same keys: stdout, stderr and
+// exit status must be byte-identical, dump entry numbers included.
+func TestKamcmdVsKamailio(t *testing.T) {
+	rpctest.KamcmdPath(t)
+	k := rpctest.StartKamailio(t, rpcTables...)
+	_, ctl, _ := startSipht(t, rpcTables, "")
+	want := runKamcmd(t, "unixs:"+k.CtlSocket, kamcmdScript)
+	got := runKamcmd(t, ctl, kamcmdScript)
+	for i, cmd := range kamcmdScript {
+		if want[i] != got[i] {
+			t.Errorf("kamcmd %q:\n--- kamailio\n%s\n--- sipht\n%s", cmd, want[i], got[i])
+		}
+	}
+}
+
+// jsonScript is sent to Kamailio 5.6.3's jsonrpcs (xhttp, POST /RPC) and
+// to sipht's JSON-RPC handler.
+var jsonScript = []string{
+	jsonReq("htable.seti", "1", `"t"`, `"bob"`, `42`),
+	jsonReq("htable.sets", "2", `"t"`, `"15"`, `"x"`),
+	jsonReq("htable.sets", "3", `"t"`, `"alice"`, `"hello"`),
+	jsonReq("htable.sets", "4", `"t"`, `"num"`, `123`),
+	jsonReq("htable.seti", "5", `"t"`, `"neg"`, `-5`),
+	jsonReq("htable.seti", "6", `"t"`, `"flt"`, `7.9`),
+	jsonReq("htable.sets", "7", `"t"`, `"k2"`, `"same slot as bob"`),
+	jsonReq("htable.sets", "71", `"t"`, `"quote\"and\\back"`, `"tab\tnl\n"`),
+	jsonReq("htable.seti", "72", `"iv"`, `"n"`, `3`),
+	jsonReq("htable.dump", "8", `"t"`),
+	jsonReq("htable.dump", `"str-id"`, `"iv"`),
+	jsonReq("htable.dump", "", `"t"`),
+	jsonReq("htable.dump", "10", `"nosuch"`),
+	jsonReq("htable.dump", "11"),
+	jsonReq("htable.get", "12", `"t"`, `"alice"`),
+	jsonReq("htable.get", "13", `"t"`, `"bob"`),
+	jsonReq("htable.get", "14", `"t"`, `"num"`),
+	jsonReq("htable.get", "15", `"t"`, `"nokey"`),
+	jsonReq("htable.get", "16", `"nosuch"`, `"x"`),
+	jsonReq("htable.get", "17", `"t"`),
+	jsonReq("htable.get", "18", `"t"`, `"15"`),
+	jsonReq("htable.delete", "30", `"t"`, `"alice"`),
+	jsonReq("htable.delete", "31", `"t"`, `"alice"`),
+	jsonReq("htable.delete", "32", `"t"`),
+	jsonReq("htable.seti", "33", `"t"`),
+	jsonReq("htable.setxs", "34", `"nosuch"`, `"k"`, `"v"`, `10`),
+	jsonReq("htable.setex", "35", `"t"`, `"k"`),
+	jsonReq("htable.setex", "351", `"t"`, `"bob"`, `10`),
+	jsonReq("htable.listTables", "36"),
+	jsonReq("htable.stats", "37"),
+	jsonReq("htable.flush", "38", `"iv"`),
+	jsonReq("htable.flush", "39"),
+	jsonReq("htable.reload", "40", `"t"`),
+	jsonReq("htable.store", "41", `"t"`),
+	jsonReq("htable.dump", "52", `"t"`),
+	jsonReq("htable.flush", "53", `"t"`),
+	jsonReq("htable.dump", "54", `"t"`),
+	jsonReq("htable.stats", "55"),
+}
+
+// TestJSONRPCVsKamailio sends the same JSON-RPC requests to Kamailio's
+// jsonrpcs and to sipht: same status line, Content-Type and body bytes.
+func TestJSONRPCVsKamailio(t *testing.T) {
+	k := rpctest.StartKamailio(t, rpcTables...)
+	_, _, addr := startSipht(t, rpcTables, "")
+	for _, body := range jsonScript {
+		w := postRPC(t, k.HTTPAddr, body)
+		g := postRPC(t, addr, body)
+		if w != g {
+			t.Errorf("request %s\n--- kamailio: %s [%s]\n%s\n--- sipht: %s [%s]\n%s", body, w.Status, w.CType, w.Body, g.Status, g.CType, g.Body)
+		}
+	}
+}
+
+// TestRPCDifferences pins the answers that differ from Kamailio on
+// purpose (docs/kamailio-differences.md).
+func TestRPCDifferences(t *testing.T) {
+	rpctest.KamcmdPath(t)
+	_, ctl, _ := startSipht(t, rpcTables, "")
+	kc := func(args ...string) string {
+		o, e, _ := rpctest.Kamcmd(t, append([]string{"-s", ctl}, args...)...)
+		return o + e
+	}
+	// A lifetime on a table without autoexpire is ignored (Kamailio shows
+	// expire 1970-01-01 00:00:10).
+	kc("htable.setxs", "t", "tmp", "v", "10")
+	if got := kc("htable.get", "t", "tmp"); !strings.Contains(got, "expire: NEVER") {
+		t.Errorf("setxs on a table without autoexpire: %q", got)
+	}
+	// Values beyond 32 bits are kept in memory, shown truncated.
+	kc("htable.setxi", "iv", "n", "5", "0")
+	if got := kc("htable.get", "iv", "n"); !regexp.MustCompile(`expire: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d`).MatchString(got) {
+		t.Errorf("setxi with expire 0 on an autoexpire table: %q", got)
+	}
+	// sipht's htable.list pages through a table.
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		kc("htable.sets", "t", k, "v"+k)
+	}
+	first := kc("htable.list", "t", "", "2")
+	m := regexp.MustCompile(`next: (\d+:\d+)`).FindStringSubmatch(first)
+	if m == nil || !strings.Contains(first, "count: 2") {
+		t.Fatalf("htable.list page 1: %q", first)
+	}
+	var names []string
+	cur := ""
+	for i := 0; i < 10; i++ {
+		page := kc("htable.list", "t", "s:"+cur, "2")
+		for _, l := range regexp.MustCompile(`name: (\S+)`).FindAllStringSubmatch(page, -1) {
+			names = append(names, l[1])
+		}
+		m := regexp.MustCompile(`next: (\d+:\d+)`).FindStringSubmatch(page)
+		if m == nil {
+			break
+		}
+		cur = m[1]
+	}
+	if strings.Join(names, ",") != "tmp,a,b,c,d,e" && len(names) != 6 {
+		t.Errorf("htable.list pages gave %v", names)
+	}
+	if got := kc("htable.list", "t", "s:", "10", "c"); !strings.Contains(got, "name: c") || strings.Contains(got, "name: a") {
+		t.Errorf("htable.list with filter: %q", got)
+	}
+	if got := kc("htable.list", "t", "bad", "10"); !strings.Contains(got, "error: 400 - Bad cursor") {
+		t.Errorf("htable.list bad cursor: %q", got)
+	}
+	if got := kc("htable.dmqsync"); got != "error: 500 - HTable DMQ Sync Failed\n" {
+		t.Errorf("dmqsync without DMQ: %q", got)
+	}
+}
+
+// jsonReq builds a JSON-RPC request; params are JSON texts, an empty id
+// leaves "id" out. (rpctest gets shared helpers on the rpcmods branch.)
+func jsonReq(method string, id string, params ...string) string {
+	s := `{"jsonrpc":"2.0","method":"` + method + `"`
+	if params != nil {
+		s += `,"params":[` + strings.Join(params, ",") + `]`
+	}
+	if id != "" {
+		s += `,"id":` + id
+	}
+	return s + "}"
+}
+
+type httpReply struct{ Status, CType, Body string }
+
+// postRPC sends one POST /RPC on a fresh connection.
+func postRPC(t testing.TB, addr, body string) httpReply {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "POST /RPC HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", addr, len(body), body)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return httpReply{Status: "NO REPLY (" + err.Error() + ")"}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading reply to %s: %v", body, err)
+	}
+	return httpReply{resp.Status, resp.Header.Get("Content-Type"), string(b)}
+}
