@@ -422,3 +422,24 @@ func containsPrefix(lines []string, p string) bool {
 	}
 	return false
 }
+
+// TestDBEmptyTableSaved: a dbmode=1 table whose database table was empty
+// at start is saved at stop. Kamailio 5.6 never marks such a table as
+// loaded and silently skips its shutdown save
+// (docs/kamailio-differences.md).
+func TestDBEmptyTableSaved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.db")
+	l := startLive(t, dbConfig("sqlite://"+path, []string{"h=>size=4;dbtable=h;dbmode=1"}, ""))
+	l.mod.Table("h").SetStr("k", "v")
+	if err := l.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.Open(context.Background(), "sqlite://"+path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got := rowsOf(t, d, "h", false); strings.Join(got, " ") != "k|0|0|v|0" {
+		t.Fatalf("rows %q", got)
+	}
+}
