@@ -64,8 +64,8 @@ func (m *Module) DMQInitSync() bool { return m.p.dmqInitSync != 0 }
 // BanChecker returns a function that reports whether an address has a
 // live item in table (its key being the address as $si prints it:
 // "192.0.2.7", "2001:db8::1"), for pike's early drop of banned sources. It
-// does not allocate: the key is formatted into a stack buffer and looked
-// up as []byte. IPv4-mapped IPv6 addresses are checked in their IPv4
+// does not allocate (for values up to 64 bytes): the key is formatted into
+// a stack buffer and looked up as []byte. IPv4-mapped IPv6 addresses are checked in their IPv4
 // form. A table that is not defined is an error.
 func (m *Module) BanChecker(table string) (func(netip.Addr) bool, error) {
 	t := m.Table(table)
@@ -75,8 +75,7 @@ func (m *Module) BanChecker(table string) (func(netip.Addr) bool, error) {
 	return func(a netip.Addr) bool {
 		var buf [64]byte
 		k := a.Unmap().WithZone("").AppendTo(buf[:0])
-		_, kind, _ := t.AppendGet(nil, k)
-		return kind != ht.KindNull
+		return exists(t, k)
 	}, nil
 }
 
@@ -87,6 +86,13 @@ func (m *Module) Contains(table string, key []byte) bool {
 	if t == nil {
 		return false
 	}
-	_, kind, _ := t.AppendGet(nil, key)
+	return exists(t, key)
+}
+
+// exists reports whether t has a live item key; string values up to 64
+// bytes are copied into a stack buffer, so nothing is allocated.
+func exists(t *ht.Table, key []byte) bool {
+	var vb [64]byte
+	_, kind, _ := t.AppendGet(vb[:0], key)
 	return kind != ht.KindNull
 }

@@ -469,7 +469,7 @@ func (m *Module) registerFuncs(r *script.Registry) error {
 			if len(k) == 0 {
 				return 3
 			}
-			if _, kind, _ := t.AppendGet(nil, k); kind != ht.KindNull {
+			if exists(t, k) {
 				return -1
 			}
 			return 1

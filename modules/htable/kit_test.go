@@ -64,9 +64,42 @@ func (k *kit) Init(h *module.Host) error {
 		return err
 	}
 	ru := script.Str("test")
-	return r.AddPV(script.PVClass{Name: "rU", Module: "htkit", Fixup: func(*script.PVFixupCtx) (*script.PV, error) {
+	if err := r.AddPV(script.PVClass{Name: "rU", Module: "htkit", Fixup: func(*script.PVFixupCtx) (*script.PV, error) {
 		return &script.PV{Get: func(*script.Ctx) script.Value { return ru }}, nil
-	}})
+	}}); err != nil {
+		return err
+	}
+	// $ci and sl_send_reply for the SIP benchmarks
+	if err := r.AddPV(script.PVClass{Name: "ci", Module: "htkit", Fixup: func(*script.PVFixupCtx) (*script.PV, error) {
+		return &script.PV{Get: func(c *script.Ctx) script.Value {
+			if c.Msg == nil || c.Msg.Req == nil || c.Msg.Req.CallID() == nil {
+				return script.Null
+			}
+			return script.Str(c.Msg.Req.CallID().Value())
+		}}, nil
+	}}); err != nil {
+		return err
+	}
+	return r.AddFunc(script.Func{Name: "sl_send_reply", MinArgs: 2, MaxArgs: 2, Module: "htkit",
+		Fixup: func(fc *script.FixupCtx) (script.Handler, error) {
+			code, ok := fc.Arg(0).ConstInt()
+			if !ok {
+				return nil, fc.Errorf("code must be constant")
+			}
+			reason, err := fc.Arg(1).String()
+			if err != nil {
+				return nil, err
+			}
+			return func(c *script.Ctx) int {
+				if c.Msg == nil || h.SIP == nil {
+					return -1
+				}
+				if err := h.SIP.Respond(c.Msg, int(code), reason, nil); err != nil {
+					return -1
+				}
+				return 1
+			}, nil
+		}})
 }
 
 // take returns and clears the collected lines.
