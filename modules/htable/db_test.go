@@ -249,14 +249,12 @@ func TestDBLoadSave(t *testing.T) {
 	})
 }
 
-// TestDBColumns: the *_column modparams and a relative SQLite path
-// resolved against workdir (sqlite:///./data/x.db); the table is created
-// with Kamailio's schema when missing.
+// TestDBColumns: the *_column modparams, array_size_suffix and
+// fetch_rows on the three databases; the table is created with Kamailio's
+// schema (and the custom names) when missing.
 func TestDBColumns(t *testing.T) {
-	dir := t.TempDir()
-	src := config([]string{"h=>size=4;dbtable=hx;dbmode=1;autoexpire=60"}, `
-workdir="`+dir+`"
-modparam("htable", "db_url", "sqlite:///./data/x.db")
+	dbtest.Each(t, func(t *testing.T, b *dbtest.Backend) {
+		src := dbConfig(b.URL, []string{"h=>size=4;dbtable=hx;dbmode=1;autoexpire=60"}, `
 modparam("htable", "key_name_column", "kn")
 modparam("htable", "key_type_column", "kt")
 modparam("htable", "value_type_column", "vt")
@@ -265,31 +263,43 @@ modparam("htable", "expires_column", "ex")
 modparam("htable", "db_expires", 1)
 modparam("htable", "array_size_suffix", "#n")
 modparam("htable", "fetch_rows", 2)
-request_route { exit; }
 `)
-	l := startLive(t, src)
+		l := startLive(t, src)
+		l.mod.Table("h").SetStr("a", "1")
+		l.stop(t)
+		var kn, kv string
+		var ex int64
+		if err := b.DB.SQL().QueryRow("SELECT kn, kv, ex FROM hx").Scan(&kn, &kv, &ex); err != nil {
+			t.Fatal(err)
+		}
+		if kn != "a" || kv != "1" || ex == 0 {
+			t.Fatalf("row %q %q %d", kn, kv, ex)
+		}
+		b.Exec(t, "INSERT INTO hx (kn,kt,vt,kv,ex) VALUES ('arr',1,0,'x',0)", "INSERT INTO hx (kn,kt,vt,kv,ex) VALUES ('arr',1,0,'y',0)",
+			"INSERT INTO hx (kn,kt,vt,kv,ex) VALUES ('z1',0,0,'1',0)", "INSERT INTO hx (kn,kt,vt,kv,ex) VALUES ('z2',0,0,'2',0)")
+		l = startLive(t, src)
+		if v, _ := l.mod.Table("h").Get("arr#n"); v.Int() != 2 {
+			t.Fatalf("array size item with suffix #n: %v", v)
+		}
+		if n := l.mod.Table("h").Len(); n != 6 {
+			t.Fatalf("%d items loaded 2 rows at a time, want 6", n)
+		}
+	})
+}
+
+// TestSQLiteRelativePath: sqlite:///./data/x.db is relative to workdir
+// (Kamailio's rule); the directory and the file are created.
+func TestSQLiteRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	l := startLive(t, config([]string{"h=>size=4;dbtable=h;dbmode=1"}, `
+workdir="`+dir+`"
+modparam("htable", "db_url", "sqlite:///./data/x.db")
+request_route { exit; }
+`))
 	l.mod.Table("h").SetStr("a", "1")
 	l.stop(t)
-	d, err := db.Open(context.Background(), "sqlite://"+filepath.Join(dir, "data/x.db"), db.Options{})
-	if err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "data", "x.db")); err != nil {
 		t.Fatal(err)
-	}
-	defer d.Close()
-	var kn, kv string
-	var ex int64
-	if err := d.SQL().QueryRow("SELECT kn, kv, ex FROM hx").Scan(&kn, &kv, &ex); err != nil {
-		t.Fatal(err)
-	}
-	if kn != "a" || kv != "1" || ex == 0 {
-		t.Fatalf("row %q %q %d", kn, kv, ex)
-	}
-	if _, err := d.SQL().Exec("INSERT INTO hx (kn,kt,vt,kv,ex) VALUES ('arr',1,0,'x',0),('arr',1,0,'y',0)"); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
-	l = startLive(t, src)
-	if v, _ := l.mod.Table("h").Get("arr#n"); v.Int() != 2 {
-		t.Fatalf("array size item with suffix #n: %v", v)
 	}
 }
 

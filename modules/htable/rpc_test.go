@@ -110,7 +110,13 @@ var kamcmdScript = [][]string{
 func startSipht(t *testing.T, tables []string, extra string) (r *servertest.Running, ctl, httpAddr string) {
 	t.Helper()
 	registerKit()
-	r = servertest.Start(t, config(tables, extra))
+	return startSiphtRPC(t, servertest.Start(t, config(tables, extra)))
+}
+
+// startSiphtRPC serves a running server's RPC registry over BINRPC and
+// JSON-RPC over HTTP.
+func startSiphtRPC(t *testing.T, r *servertest.Running) (_ *servertest.Running, ctl, httpAddr string) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "htrpc")
 	if err != nil {
 		t.Fatal(err)
