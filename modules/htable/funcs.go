@@ -140,6 +140,10 @@ func (m *Module) registerFuncs(r *script.Registry) error {
 				k := ref.key(c)
 				re := string(k)
 				c.PutBuf(k)
+				if re == "" {
+					c.Log.Error(fc.Name+": empty regular expression", "table", ref.name)
+					return -1
+				}
 				if err := removeMatching(ref.t, ht.MatchRegex, re, values); err != nil {
 					c.Log.Error(fc.Name+": "+err.Error(), "table", ref.name)
 					return -1

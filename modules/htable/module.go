@@ -161,6 +161,7 @@ func (m *Module) Init(h *module.Host) error {
 func (m *Module) Start(ctx context.Context, h *module.Host) error {
 	m.host = h
 	if err := m.startDB(ctx); err != nil {
+		m.stopWriters(context.Background())
 		m.closeDB()
 		return err
 	}

@@ -186,9 +186,10 @@ sht_rm_name_re("a=>^USER_"); xlog("rc=$rc count=$shtcn(a=>**) admin=$sht(a=>admi
 sht_rm_value_re("a=>^x"); xlog("rc=$rc count=$shtcn(a=>**) n=$sht(a=>n)\n");
 sht_rm_name_re("nosuch=>.*"); xlog("unknown table rc=$rc\n");
 sht_rm_name_re("a=>["); xlog("bad regex rc=$rc\n");
+$var(e) = ""; sht_rm_name_re("a=>$var(e)"); xlog("empty regex rc=$rc count=$shtcn(a=>**)\n");
 $var(p) = "^n$";
 sht_rm_name_re("a=>$var(p)"); xlog("pv rc=$rc count=$shtcn(a=>**)\n");`,
-		[]string{"rc=1 count=2 admin=X9", "rc=1 count=1 n=5", "unknown table rc=1", "bad regex rc=-1", "pv rc=1 count=0"}},
+		[]string{"rc=1 count=2 admin=X9", "rc=1 count=1 n=5", "unknown table rc=1", "bad regex rc=-1", "empty regex rc=-1 count=1", "pv rc=1 count=0"}},
 	{"sht_rm_name / value ops", []string{"a=>size=4"}, `
 $sht(a=>pre_1) = "v-end"; $sht(a=>pre_2) = "w"; $sht(a=>x_suf) = "in-mid-dle"; $sht(a=>keep) = "k";
 sht_rm_name("a", "sw", "pre_"); xlog("sw rc=$rc count=$shtcn(a=>**)\n");
