@@ -2,6 +2,9 @@ package htable
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sipht/sipht/internal/rpc/binrpc"
+	"github.com/sipht/sipht/internal/rpc/ctlcli"
 	"github.com/sipht/sipht/internal/rpc/jsonrpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/servertest"
@@ -309,4 +313,47 @@ func postRPC(t testing.TB, addr, body string) httpReply {
 		t.Fatalf("reading reply to %s: %v", body, err)
 	}
 	return httpReply{resp.Status, resp.Header.Get("Content-Type"), string(b)}
+}
+
+// TestDMQSyncHook: htable.dmqsync and htable.dmqresync call the hook the
+// DMQ code installs (dmqresync flushes the table first).
+func TestDMQSyncHook(t *testing.T) {
+	r, ctl, _ := startSipht(t, rpcTables, "")
+	m := modOf(r)
+	var calls []string
+	fail := false
+	m.SetDMQSync(func(_ context.Context, table string) error {
+		calls = append(calls, "sync("+table+")")
+		if fail {
+			return errors.New("no peers")
+		}
+		return nil
+	})
+	m.Table("t").SetStr("x", "1")
+	run := func(args ...string) string {
+		var o, e bytes.Buffer
+		ctlcli.Main(append([]string{"-s", ctl}, args...), &o, &e)
+		return o.String() + e.String()
+	}
+	for _, c := range []struct{ args, want string }{
+		{"htable.dmqsync", "Ok\n"},
+		{"htable.dmqsync t", "Ok\n"},
+		{"htable.dmqsync nosuch", "error: 500 - No such htable\n"},
+		{"htable.dmqresync t", "Ok\n"},
+		{"htable.dmqresync", "error: 500 - No htable name given\n"},
+	} {
+		if got := run(strings.Fields(c.args)...); got != c.want {
+			t.Errorf("%s: %q, want %q", c.args, got, c.want)
+		}
+	}
+	if _, ok := m.Table("t").Get("x"); ok {
+		t.Errorf("dmqresync did not flush the table")
+	}
+	fail = true
+	if got := run("htable.dmqsync"); got != "error: 500 - HTable DMQ Sync Failed\n" {
+		t.Errorf("failing hook: %q", got)
+	}
+	if strings.Join(calls, " ") != "sync() sync(t) sync(t) sync()" {
+		t.Errorf("hook calls %q", calls)
+	}
 }
