@@ -2,3 +2,13 @@
 // registers itself from init(); importing this package is what makes
 // `loadmodule "NAME.so"` find it.
 package all
+
+import (
+	_ "github.com/sipht/sipht/modules/corex"
+	_ "github.com/sipht/sipht/modules/kex"
+	_ "github.com/sipht/sipht/modules/maxfwd"
+	_ "github.com/sipht/sipht/modules/sanity"
+	_ "github.com/sipht/sipht/modules/siputils"
+	_ "github.com/sipht/sipht/modules/textops"
+	_ "github.com/sipht/sipht/modules/textopsx"
+)
