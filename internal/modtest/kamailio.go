@@ -112,8 +112,7 @@ func StartKamailio(t testing.TB, modules []string, body string) *Kamailio {
 			t.Fatalf("kamailio exited at start-up:\n%s", k.log.String())
 		default:
 		}
-		if strings.Contains(k.log.String(), "INFO: <core> [core/udp_server.c") ||
-			strings.Contains(k.log.String(), "created pid") {
+		if strings.Contains(k.log.String(), "child_init") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -121,6 +120,68 @@ func StartKamailio(t testing.TB, modules []string, body string) *Kamailio {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	return k
+}
+
+// KamailioAccepts reports whether Kamailio starts with a config made as
+// StartKamailio makes it (modules plus sl, pv and xlog, then body): it runs
+// Kamailio until its workers start (accepted) or it exits (refused; `kamailio
+// -c` does not run the functions' fixups, so it cannot tell).
+func KamailioAccepts(t testing.TB, modules []string, body string) bool {
+	t.Helper()
+	bin := testutil.LookPath(t, "kamailio", "/usr/sbin/kamailio")
+	mpath := KamailioModuleDir(t)
+	dir := t.TempDir()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "debug=2\nlog_stderror=yes\nchildren=1\ndisable_tcp=yes\nauto_aliases=no\nlisten=udp:127.0.0.1:%d\nmpath=\"%s/\"\n", port, mpath)
+	for _, m := range dedupe(append([]string{"sl", "pv", "xlog"}, modules...)) {
+		fmt.Fprintf(&b, "loadmodule \"%s.so\"\n", m)
+	}
+	b.WriteString(body)
+	cfgFile := filepath.Join(dir, "kamailio.cfg")
+	if err := os.WriteFile(cfgFile, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	cmd := exec.Command(bin, "-f", cfgFile, "-DD", "-E", "-w", dir, "-Y", dir, "-P", filepath.Join(dir, "k.pid"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start kamailio: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			if testing.Verbose() {
+				t.Logf("kamailio refused the config:\n%s", log.String())
+			}
+			return false
+		default:
+		}
+		if strings.Contains(log.String(), "child_init") {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("kamailio neither started nor exited:\n%s", log.String())
+	return false
 }

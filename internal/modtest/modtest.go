@@ -20,6 +20,9 @@ package modtest
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +32,7 @@ import (
 
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/script"
+	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/sipmsg"
 )
@@ -69,6 +73,13 @@ func (p *Probe) Applied() []string {
 func (p *Probe) Reset() {
 	p.mu.Lock()
 	p.lines, p.applied = nil, nil
+	p.mu.Unlock()
+}
+
+// ResetApplied forgets the messages t_apply() built.
+func (p *Probe) ResetApplied() {
+	p.mu.Lock()
+	p.applied = nil
 	p.mu.Unlock()
 }
 
@@ -200,13 +211,22 @@ type Server struct {
 	Probe *Probe
 }
 
-// Start runs a server whose config loads the given modules and the probe,
-// then `params` (modparam lines, may be empty) and the route text
-// (request_route { ... } and any other blocks).
-func Start(t testing.TB, modules []string, params, routes string) *Server {
-	t.Helper()
+// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
+// (A listen= port of 0 means 5060 to sipht, as to Kamailio, so tests must
+// pick one.)
+func FreeUDPPort() int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// Config builds the config Start runs, listening on a free UDP port.
+func Config(modules []string, params, routes string) string {
 	var b strings.Builder
-	b.WriteString("#!KAMAILIO\nlisten=udp:127.0.0.1:0\nchildren=1\n")
+	fmt.Fprintf(&b, "#!KAMAILIO\nlisten=udp:127.0.0.1:%d\nchildren=1\n", FreeUDPPort())
 	for _, m := range modules {
 		fmt.Fprintf(&b, "loadmodule \"%s.so\"\n", m)
 	}
@@ -214,7 +234,23 @@ func Start(t testing.TB, modules []string, params, routes string) *Server {
 	b.WriteString(params)
 	b.WriteString("\n")
 	b.WriteString(routes)
-	r := servertest.Start(t, b.String())
+	return b.String()
+}
+
+// Load loads (checks) the config Start would run, without running it.
+func Load(t testing.TB, modules []string, params, routes string) error {
+	t.Helper()
+	_, err := server.Load(server.Options{Source: []byte(Config(modules, params, routes)), SourceName: "modtest.cfg",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return err
+}
+
+// Start runs a server whose config loads the given modules and the probe,
+// then `params` (modparam lines, may be empty) and the route text
+// (request_route { ... } and any other blocks).
+func Start(t testing.TB, modules []string, params, routes string) *Server {
+	t.Helper()
+	r := servertest.Start(t, Config(modules, params, routes))
 	mod, ok := r.Srv.Module("modtest")
 	if !ok {
 		t.Fatal("modtest not loaded")

@@ -1,0 +1,269 @@
+package modtest
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipht/sipht/internal/servertest"
+)
+
+// Case is one scenario run on both Kamailio and sipht by Compare.
+//
+// Body is a route body written with macros that Compare expands for each
+// side:
+//
+//	LOG("text")        xlog("L_ERR", "text\n")    / t_log("text")
+//	HDR(Name)          $hdr(Name)                 / $t_hdr(Name)
+//	RU, DU, BF         $ru, $du, $bf              / $t_ru, $t_du, $t_bf
+//	REPLY(code, "r")   sl_send_reply(code, "r")   / t_reply(code, "r")
+//	FWD                forward to a sink          / t_apply()
+//
+// Request is a raw request; "{via}" becomes the client's address. Compare
+// adds an X-Case header (it selects the case) at the end of the headers.
+type Case struct {
+	Name    string
+	Body    string
+	Request string
+}
+
+// Outcome is what one side did for a case: the lines printed, the replies
+// sent (normalised: no Server header, To-tags and ports replaced) and the
+// message forwarded (FWD), without its request line and the forwarder's
+// own Via.
+type Outcome struct {
+	Lines     []string
+	Replies   []string
+	Forwarded string
+}
+
+func (o Outcome) String() string {
+	return fmt.Sprintf("lines: %q\nreplies:\n%s\nforwarded:\n%s", o.Lines, strings.Join(o.Replies, "----\n"), o.Forwarded)
+}
+
+var macroLOG = regexp.MustCompile(`LOG\("((?:[^"\\]|\\.)*)"\)`)
+var macroREPLY = regexp.MustCompile(`REPLY\(`)
+var macroHDR = regexp.MustCompile(`HDR\(`)
+var macroVar = regexp.MustCompile(`\b(RU|DU|BF)\b`)
+
+func expand(body string, kam bool, sinkPort int) string {
+	if kam {
+		body = macroLOG.ReplaceAllString(body, `xlog("L_ERR", "$1\n")`)
+		body = macroREPLY.ReplaceAllString(body, "sl_send_reply(")
+		body = macroHDR.ReplaceAllString(body, "$$hdr(")
+		body = macroVar.ReplaceAllStringFunc(body, func(s string) string { return "$" + strings.ToLower(s) })
+		body = strings.ReplaceAll(body, "FWD", fmt.Sprintf(`forward("127.0.0.1", %d)`, sinkPort))
+		return body
+	}
+	body = macroLOG.ReplaceAllString(body, `t_log("$1")`)
+	body = macroREPLY.ReplaceAllString(body, "t_reply(")
+	body = macroHDR.ReplaceAllString(body, "$$t_hdr(")
+	body = macroVar.ReplaceAllStringFunc(body, func(s string) string { return "$t_" + strings.ToLower(s) })
+	body = strings.ReplaceAll(body, "FWD", "t_apply()")
+	return body
+}
+
+func routes(cases []Case, kam bool, sinkPort int) string {
+	var b strings.Builder
+	hdr := "$t_hdr(X-Case)"
+	end := `t_log("@@END $t_hdr(X-Case)");`
+	if kam {
+		hdr = "$hdr(X-Case)"
+		end = `xlog("L_ERR", "@@END $hdr(X-Case)\n");`
+	}
+	fmt.Fprintf(&b, "request_route {\n\tswitch (%s) {\n", hdr)
+	for i := range cases {
+		fmt.Fprintf(&b, "\tcase \"c%d\":\n\t\troute(C%d);\n\t\tbreak;\n", i, i)
+	}
+	fmt.Fprintf(&b, "\tdefault:\n\t\t%s\n\t}\n}\n", end)
+	for i, c := range cases {
+		fmt.Fprintf(&b, "route[C%d] {\n%s\n}\n", i, expand(c.Body, kam, sinkPort))
+	}
+	return b.String()
+}
+
+// withCase adds "X-Case: name" at the end of the headers of a raw request
+// and fixes line ends to CRLF.
+func withCase(raw, name string) string {
+	raw = strings.ReplaceAll(strings.ReplaceAll(raw, "\r\n", "\n"), "\n", "\r\n")
+	i := strings.Index(raw, "\r\n\r\n")
+	if i < 0 {
+		return raw + "X-Case: " + name + "\r\n\r\n"
+	}
+	return raw[:i+2] + "X-Case: " + name + "\r\n" + raw[i+2:]
+}
+
+var reToTag = regexp.MustCompile(`(?mi)^((?:To|t)\s*:.*;tag=)[^;\r\n]*`)
+var rePort = regexp.MustCompile(`(127\.0\.0\.1|localhost):\d+`)
+var reRport = regexp.MustCompile(`rport=\d+`)
+
+func normalizeReply(r string, hadToTag bool) string {
+	var out []string
+	for _, l := range strings.Split(r, "\r\n") {
+		if strings.HasPrefix(strings.ToLower(l), "server:") {
+			continue
+		}
+		out = append(out, l)
+	}
+	s := strings.Join(out, "\r\n")
+	if !hadToTag {
+		s = reToTag.ReplaceAllString(s, "${1}TAG")
+	}
+	s = rePort.ReplaceAllString(s, "${1}:PORT")
+	return reRport.ReplaceAllString(s, "rport=PORT")
+}
+
+// normalizeForwarded drops the request line and the forwarder's own Via.
+func normalizeForwarded(m string, ownPort int) string {
+	lines := strings.Split(m, "\r\n")
+	var out []string
+	own := fmt.Sprintf("127.0.0.1:%d;branch=", ownPort)
+	for i, l := range lines {
+		if i == 0 {
+			continue
+		}
+		if strings.HasPrefix(l, "Via: ") && strings.Contains(l, own) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return rePort.ReplaceAllString(strings.Join(out, "\r\n"), "${1}:PORT")
+}
+
+// side runs the cases against one server.
+type side struct {
+	addr     string
+	ownPort  int
+	lines    func() []string
+	sink     *net.UDPConn // Kamailio forwards here
+	applied  func() []string
+	resetApp func()
+}
+
+func (sd *side) run(t testing.TB, cs []Case) []Outcome {
+	t.Helper()
+	c := servertest.Dial(t, sd.addr)
+	out := make([]Outcome, len(cs))
+	for i, cs := range cs {
+		name := fmt.Sprintf("c%d", i)
+		before := len(sd.lines())
+		if sd.resetApp != nil {
+			sd.resetApp()
+		}
+		req := withCase(cs.Request, name)
+		c.Send(t, req)
+		c.Send(t, withCase(cs.Request, "end"+name))
+		// wait for the end marker
+		marker := "@@END end" + name
+		deadline := time.Now().Add(5 * time.Second)
+		var lines []string
+		for {
+			all := sd.lines()
+			if before > len(all) {
+				before = 0
+			}
+			lines = all[before:]
+			found := -1
+			for j, l := range lines {
+				if l == marker {
+					found = j
+				}
+			}
+			if found >= 0 {
+				lines = lines[:found]
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("case %s (%s): no end marker; lines: %q", name, cs.Name, lines)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		o := Outcome{Lines: lines}
+		hadToTag := reToTag.MatchString(req)
+		for {
+			r := c.Read(t, 150*time.Millisecond)
+			if r == "" {
+				break
+			}
+			o.Replies = append(o.Replies, normalizeReply(r, hadToTag))
+		}
+		if sd.sink != nil {
+			buf := make([]byte, 65535)
+			sd.sink.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if n, _, err := sd.sink.ReadFromUDP(buf); err == nil {
+				o.Forwarded = normalizeForwarded(string(buf[:n]), sd.ownPort)
+			}
+		}
+		if sd.applied != nil {
+			if a := sd.applied(); len(a) > 0 {
+				o.Forwarded = normalizeForwarded(a[len(a)-1], sd.ownPort)
+			}
+		}
+		out[i] = o
+	}
+	return out
+}
+
+var reKamLine = regexp.MustCompile(`ERROR: <script>: (.*)$`)
+
+// Compare runs every case on the real Kamailio 5.6 and on sipht, both
+// loading modules (plus sl, pv and xlog on Kamailio, the probe on sipht)
+// and params, and fails the test where their outcomes differ.
+func Compare(t *testing.T, modules []string, params string, cases []Case) {
+	t.Helper()
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	sinkPort := sink.LocalAddr().(*net.UDPAddr).Port
+
+	kmods := append([]string{"sl", "pv", "xlog"}, modules...)
+	kam := StartKamailio(t, dedupe(kmods), params+"\n"+routes(cases, true, sinkPort))
+	kport := portOf(kam.UDP)
+	kside := &side{addr: kam.UDP, ownPort: kport, sink: sink, lines: func() []string {
+		var out []string
+		for _, l := range strings.Split(kam.Log(), "\n") {
+			if m := reKamLine.FindStringSubmatch(l); m != nil {
+				out = append(out, m[1])
+			}
+		}
+		return out
+	}}
+	srv := Start(t, modules, params, routes(cases, false, 0))
+	sside := &side{addr: srv.UDP, ownPort: portOf(srv.UDP), lines: srv.Probe.Lines,
+		applied: srv.Probe.Applied, resetApp: srv.Probe.ResetApplied}
+
+	ko := kside.run(t, cases)
+	so := sside.run(t, cases)
+	for i, c := range cases {
+		if testing.Verbose() {
+			t.Logf("case %d %q:\n%s", i, c.Name, ko[i])
+		}
+		if ko[i].String() != so[i].String() {
+			t.Errorf("case %d %q differs\n--- kamailio:\n%s\n--- sipht:\n%s", i, c.Name, ko[i], so[i])
+		}
+	}
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	var n int
+	fmt.Sscanf(p, "%d", &n)
+	return n
+}
