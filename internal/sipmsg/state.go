@@ -251,9 +251,14 @@ func (x *Msgs) ReplyOptions(c *script.Ctx, o *sipio.ReplyOptions) *sipio.ReplyOp
 	if o != nil {
 		*out = *o
 	}
+	// the texts are concatenated first, as Kamailio writes its reply lumps
+	// one after the other (a text without a line end continues the last
+	// header line of the previous one)
 	var fs []sipio.Field
-	for _, t := range s.reply {
-		fs, _ = ReplyFields(fs, t)
+	if len(s.reply) == 1 {
+		fs, _ = ReplyFields(fs, s.reply[0])
+	} else {
+		fs, _ = ReplyFields(fs, strings.Join(s.reply, ""))
 	}
 	if o != nil {
 		fs = append(fs, o.Headers...)
