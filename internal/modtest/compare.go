@@ -96,6 +96,16 @@ func withCase(raw, name string) string {
 	return raw[:i+2] + "X-Case: " + name + "\r\n" + raw[i+2:]
 }
 
+// markerRequest follows every case to learn when the case is done (one
+// worker handles both in order).
+const markerRequest = "OPTIONS sip:marker@127.0.0.1 SIP/2.0\r\n" +
+	"Via: SIP/2.0/UDP {via};branch=z9hG4bK-marker\r\n" +
+	"From: <sip:marker@127.0.0.1>;tag=m\r\n" +
+	"To: <sip:marker@127.0.0.1>\r\n" +
+	"Call-ID: marker@127.0.0.1\r\n" +
+	"CSeq: 1 OPTIONS\r\n" +
+	"Content-Length: 0\r\n\r\n"
+
 var reToTag = regexp.MustCompile(`(?mi)^((?:To|t)\s*:.*;tag=)[^;\r\n]*`)
 var rePort = regexp.MustCompile(`(127\.0\.0\.1|localhost):\d+`)
 var reRport = regexp.MustCompile(`rport=\d+`)
@@ -155,7 +165,7 @@ func (sd *side) run(t testing.TB, cs []Case) []Outcome {
 		}
 		req := withCase(cs.Request, name)
 		c.Send(t, req)
-		c.Send(t, withCase(cs.Request, "end"+name))
+		c.Send(t, withCase(markerRequest, "end"+name))
 		// wait for the end marker
 		marker := "@@END end" + name
 		deadline := time.Now().Add(5 * time.Second)
@@ -184,7 +194,7 @@ func (sd *side) run(t testing.TB, cs []Case) []Outcome {
 		o := Outcome{Lines: lines}
 		hadToTag := reToTag.MatchString(req)
 		for {
-			r := c.Read(t, 150*time.Millisecond)
+			r := c.Read(t, 30*time.Millisecond)
 			if r == "" {
 				break
 			}
@@ -192,7 +202,7 @@ func (sd *side) run(t testing.TB, cs []Case) []Outcome {
 		}
 		if sd.sink != nil {
 			buf := make([]byte, 65535)
-			sd.sink.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			sd.sink.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 			if n, _, err := sd.sink.ReadFromUDP(buf); err == nil {
 				o.Forwarded = normalizeForwarded(string(buf[:n]), sd.ownPort)
 			}
