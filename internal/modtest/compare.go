@@ -21,6 +21,7 @@ import (
 //	RU, DU, BF         $ru, $du, $bf              / $t_ru, $t_du, $t_bf
 //	REPLY(code, "r")   sl_send_reply(code, "r")   / t_reply(code, "r")
 //	FWD                forward to a sink          / t_apply()
+//	BR(attr,i)         $(branch(attr)[i])         / $(t_br(attr)[i])
 //
 // Request is a raw request; "{via}" becomes the client's address. Compare
 // adds an X-Case header (it selects the case) at the end of the headers.
@@ -47,11 +48,13 @@ func (o Outcome) String() string {
 var macroLOG = regexp.MustCompile(`LOG\("((?:[^"\\]|\\.)*)"\)`)
 var macroREPLY = regexp.MustCompile(`REPLY\(`)
 var macroHDR = regexp.MustCompile(`HDR\(`)
+var macroBR = regexp.MustCompile(`BR\((\w+),(\d+)\)`)
 var macroVar = regexp.MustCompile(`\b(RU|DU|BF)\b`)
 
 func expand(body string, kam bool, sinkPort int) string {
 	if kam {
 		body = macroLOG.ReplaceAllString(body, `xlog("L_ERR", "$1\n")`)
+		body = macroBR.ReplaceAllString(body, "$$(branch($1)[$2])")
 		body = macroREPLY.ReplaceAllString(body, "sl_send_reply(")
 		body = macroHDR.ReplaceAllString(body, "$$hdr(")
 		body = macroVar.ReplaceAllStringFunc(body, func(s string) string { return "$" + strings.ToLower(s) })
@@ -59,6 +62,7 @@ func expand(body string, kam bool, sinkPort int) string {
 		return body
 	}
 	body = macroLOG.ReplaceAllString(body, `t_log("$1")`)
+	body = macroBR.ReplaceAllString(body, "$$(t_br($1)[$2])")
 	body = macroREPLY.ReplaceAllString(body, "t_reply(")
 	body = macroHDR.ReplaceAllString(body, "$$t_hdr(")
 	body = macroVar.ReplaceAllStringFunc(body, func(s string) string { return "$t_" + strings.ToLower(s) })

@@ -187,6 +187,36 @@ func (p *Probe) Init(h *module.Host) error {
 				return script.Int(int64(*p.msgs.BranchFlags(c)))
 			}}, nil
 		}},
+		{Name: "t_br", Inner: script.InnerRequired, Index: true, Module: "modtest", Fixup: func(pc *script.PVFixupCtx) (*script.PV, error) {
+			attr := pc.Inner
+			ix, err := pc.Index()
+			if err != nil {
+				return nil, err
+			}
+			return &script.PV{Get: func(c *script.Ctx) script.Value {
+				brs := p.msgs.Dest().Branches(c)
+				i := 0
+				if ix.Kind == script.IndexInt || ix.Kind == script.IndexPV {
+					i = ix.At(c)
+				}
+				if i < 0 || i >= len(brs) {
+					return script.Null
+				}
+				b := brs[i]
+				switch attr {
+				case "uri":
+					return script.Str(b.URI)
+				case "dst_uri":
+					if b.DstURI == "" {
+						return script.Null
+					}
+					return script.Str(b.DstURI)
+				case "q":
+					return script.Int(int64(b.Q))
+				}
+				return script.Null
+			}}, nil
+		}},
 		{Name: "t_branches", Module: "modtest", Fixup: func(pc *script.PVFixupCtx) (*script.PV, error) {
 			return &script.PV{Get: func(c *script.Ctx) script.Value {
 				var parts []string
