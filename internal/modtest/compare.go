@@ -1,15 +1,44 @@
 package modtest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 )
+
+// kamailioInstalled reports whether the Kamailio binary and modules are
+// there.
+// (SIPHT_NO_KAMAILIO=1 pretends it is not, to exercise the recorded
+// outcomes.)
+func kamailioInstalled() bool {
+	if os.Getenv("SIPHT_NO_KAMAILIO") == "1" {
+		return false
+	}
+	bin, err := exec.LookPath("kamailio")
+	if err != nil {
+		bin = "/usr/sbin/kamailio"
+	}
+	if st, err := os.Stat(bin); err != nil || st.IsDir() {
+		return false
+	}
+	for _, p := range kamailioModuleDirs {
+		if _, err := os.Stat(filepath.Join(p, "sl.so")); err == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // Case is one scenario run on both Kamailio and sipht by Compare.
 //
@@ -36,9 +65,9 @@ type Case struct {
 // message forwarded (FWD), without its request line and the forwarder's
 // own Via.
 type Outcome struct {
-	Lines     []string
-	Replies   []string
-	Forwarded string
+	Lines     []string `json:"lines"`
+	Replies   []string `json:"replies,omitempty"`
+	Forwarded string   `json:"forwarded,omitempty"`
 }
 
 func (o Outcome) String() string {
@@ -223,35 +252,69 @@ func (sd *side) run(t testing.TB, cs []Case) []Outcome {
 
 var reKamLine = regexp.MustCompile(`ERROR: <script>: (.*)$`)
 
+// UpdateEnv names the environment variable that makes Compare rewrite its
+// golden files from the live Kamailio run.
+const UpdateEnv = "SIPHT_UPDATE_GOLDEN"
+
 // Compare runs every case on the real Kamailio 5.6 and on sipht, both
 // loading modules (plus sl, pv and xlog on Kamailio, the probe on sipht)
 // and params, and fails the test where their outcomes differ.
+//
+// Kamailio's outcomes are also kept in testdata/kamailio/<test>.json: when
+// Kamailio is not installed the sipht side is checked against that record
+// (so the tests still mean something on a machine without Kamailio), and
+// when it is, a record that no longer matches the live run is an error
+// (rewrite the records with SIPHT_UPDATE_GOLDEN=1).
 func Compare(t *testing.T, modules []string, params string, cases []Case) {
 	t.Helper()
-	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	sinkPort := sink.LocalAddr().(*net.UDPAddr).Port
-
-	kmods := append([]string{"sl", "pv", "xlog"}, modules...)
-	kam := StartKamailio(t, dedupe(kmods), params+"\n"+routes(cases, true, sinkPort))
-	kport := portOf(kam.UDP)
-	kside := &side{addr: kam.UDP, ownPort: kport, sink: sink, lines: func() []string {
-		var out []string
-		for _, l := range strings.Split(kam.Log(), "\n") {
-			if m := reKamLine.FindStringSubmatch(l); m != nil {
-				out = append(out, m[1])
-			}
+	golden := filepath.Join("testdata", "kamailio", strings.ReplaceAll(t.Name(), "/", "_")+".json")
+	var ko []Outcome
+	if !kamailioInstalled() {
+		b, err := os.ReadFile(golden)
+		if err != nil {
+			testutil.Missing(t, "kamailio (and its recorded outcomes "+golden+")", err.Error())
 		}
-		return out
-	}}
+		if err := json.Unmarshal(b, &ko); err != nil || len(ko) != len(cases) {
+			t.Fatalf("%s: unreadable or stale record (%v); rerun with Kamailio and %s=1", golden, err, UpdateEnv)
+		}
+		t.Logf("Kamailio is not installed: comparing with the outcomes recorded in %s", golden)
+	} else {
+		sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sink.Close()
+		sinkPort := sink.LocalAddr().(*net.UDPAddr).Port
+		kmods := append([]string{"sl", "pv", "xlog"}, modules...)
+		kam := StartKamailio(t, dedupe(kmods), params+"\n"+routes(cases, true, sinkPort))
+		kside := &side{addr: kam.UDP, ownPort: portOf(kam.UDP), sink: sink, lines: func() []string {
+			var out []string
+			for _, l := range strings.Split(kam.Log(), "\n") {
+				if m := reKamLine.FindStringSubmatch(l); m != nil {
+					out = append(out, m[1])
+				}
+			}
+			return out
+		}}
+		ko = kside.run(t, cases)
+		b, _ := json.MarshalIndent(ko, "", "\t")
+		b = append(b, '\n')
+		old, rerr := os.ReadFile(golden)
+		switch {
+		case os.Getenv(UpdateEnv) == "1" || os.IsNotExist(rerr):
+			if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(golden, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		case !bytes.Equal(old, b):
+			t.Errorf("%s does not match what Kamailio does now: rerun with %s=1 to record it", golden, UpdateEnv)
+		}
+	}
 	srv := Start(t, modules, params, routes(cases, false, 0))
 	sside := &side{addr: srv.UDP, ownPort: portOf(srv.UDP), lines: srv.Probe.Lines,
 		applied: srv.Probe.Applied, resetApp: srv.Probe.ResetApplied}
-
-	ko := kside.run(t, cases)
 	so := sside.run(t, cases)
 	for i, c := range cases {
 		if testing.Verbose() {

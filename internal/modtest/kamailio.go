@@ -42,11 +42,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+var kamailioModuleDirs = []string{"/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules"}
+
 // KamailioModuleDir returns the directory of Kamailio's modules, or calls
 // testutil.Missing.
 func KamailioModuleDir(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{"/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules"} {
+	for _, p := range kamailioModuleDirs {
 		if _, err := os.Stat(filepath.Join(p, "sl.so")); err == nil {
 			return p
 		}
