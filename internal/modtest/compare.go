@@ -50,6 +50,7 @@ func kamailioInstalled() bool {
 //	RU, DU, BF         $ru, $du, $bf              / $t_ru, $t_du, $t_bf
 //	REPLY(code, "r")   sl_send_reply(code, "r")   / t_reply(code, "r")
 //	FWD                forward to a sink          / t_apply()
+//	RELAY              forward to a sink          / t_forward(sink)
 //	BR(attr,i)         $(branch(attr)[i])         / $(t_br(attr)[i])
 //
 // Request is a raw request; "{via}" becomes the client's address. Compare
@@ -88,6 +89,7 @@ func expand(body string, kam bool, sinkPort int) string {
 		body = macroHDR.ReplaceAllString(body, "$$hdr(")
 		body = macroVar.ReplaceAllStringFunc(body, func(s string) string { return "$" + strings.ToLower(s) })
 		body = strings.ReplaceAll(body, "FWD", fmt.Sprintf(`forward("127.0.0.1", %d)`, sinkPort))
+		body = strings.ReplaceAll(body, "RELAY", fmt.Sprintf(`forward("127.0.0.1", %d)`, sinkPort))
 		return body
 	}
 	body = macroLOG.ReplaceAllString(body, `t_log("$1")`)
@@ -96,6 +98,7 @@ func expand(body string, kam bool, sinkPort int) string {
 	body = macroHDR.ReplaceAllString(body, "$$t_hdr(")
 	body = macroVar.ReplaceAllStringFunc(body, func(s string) string { return "$t_" + strings.ToLower(s) })
 	body = strings.ReplaceAll(body, "FWD", "t_apply()")
+	body = strings.ReplaceAll(body, "RELAY", fmt.Sprintf(`t_forward("127.0.0.1:%d")`, sinkPort))
 	return body
 }
 
@@ -159,13 +162,14 @@ func normalizeReply(r string, hadToTag bool) string {
 	return reRport.ReplaceAllString(s, "rport=PORT")
 }
 
-// normalizeForwarded drops the request line and the forwarder's own Via.
-func normalizeForwarded(m string, ownPort int) string {
+// normalizeForwarded drops the forwarder's own Via and, unless keepFirst,
+// the request line (t_apply() does not rewrite it).
+func normalizeForwarded(m string, ownPort int, keepFirst bool) string {
 	lines := strings.Split(m, "\r\n")
 	var out []string
 	own := fmt.Sprintf("127.0.0.1:%d;branch=", ownPort)
 	for i, l := range lines {
-		if i == 0 {
+		if i == 0 && !keepFirst {
 			continue
 		}
 		if strings.HasPrefix(l, "Via: ") && strings.Contains(l, own) {
@@ -237,12 +241,12 @@ func (sd *side) run(t testing.TB, cs []Case) []Outcome {
 			buf := make([]byte, 65535)
 			sd.sink.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 			if n, _, err := sd.sink.ReadFromUDP(buf); err == nil {
-				o.Forwarded = normalizeForwarded(string(buf[:n]), sd.ownPort)
+				o.Forwarded = normalizeForwarded(string(buf[:n]), sd.ownPort, strings.Contains(cs.Body, "RELAY"))
 			}
 		}
 		if sd.applied != nil {
 			if a := sd.applied(); len(a) > 0 {
-				o.Forwarded = normalizeForwarded(a[len(a)-1], sd.ownPort)
+				o.Forwarded = normalizeForwarded(a[len(a)-1], sd.ownPort, false)
 			}
 		}
 		out[i] = o
@@ -312,8 +316,13 @@ func Compare(t *testing.T, modules []string, params string, cases []Case) {
 			t.Errorf("%s does not match what Kamailio does now: rerun with %s=1 to record it", golden, UpdateEnv)
 		}
 	}
-	srv := Start(t, modules, params, routes(cases, false, 0))
-	sside := &side{addr: srv.UDP, ownPort: portOf(srv.UDP), lines: srv.Probe.Lines,
+	ssink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ssink.Close()
+	srv := Start(t, modules, params, routes(cases, false, ssink.LocalAddr().(*net.UDPAddr).Port))
+	sside := &side{addr: srv.UDP, ownPort: portOf(srv.UDP), lines: srv.Probe.Lines, sink: ssink,
 		applied: srv.Probe.Applied, resetApp: srv.Probe.ResetApplied}
 	so := sside.run(t, cases)
 	for i, c := range cases {

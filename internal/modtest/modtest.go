@@ -10,6 +10,8 @@
 //	                         headers (sl_send_reply stand-in)
 //	t_apply()                record the message with the script's edits
 //	                         applied, as forward() would send it
+//	t_forward("ip:port")     forward statelessly (sipmsg.Materialize and
+//	                         sipio.Server.Forward, as forward() should)
 //	$t_hdr(Name)             first header called Name, as parsed ($hdr)
 //	$t_ru, $t_du             the R-URI and destination URI
 //	$t_bf                    the branch flags of branch 0
@@ -23,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +37,7 @@ import (
 	"github.com/sipht/sipht/internal/script"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/sipio"
 	"github.com/sipht/sipht/internal/sipmsg"
 )
 
@@ -140,6 +144,29 @@ func (p *Probe) Init(h *module.Host) error {
 			}, nil
 		}},
 	}
+	funcs = append(funcs, script.Func{Name: "t_forward", MinArgs: 1, MaxArgs: 1, Module: "modtest",
+		Fixup: func(fc *script.FixupCtx) (script.Handler, error) {
+			to, err := fc.Arg(0).String()
+			if err != nil {
+				return nil, err
+			}
+			ap, err := netip.ParseAddrPort(to)
+			if err != nil {
+				return nil, fc.Arg(0).Errorf("%v", err)
+			}
+			return func(c *script.Ctx) int {
+				m, err := p.msgs.Materialize(c)
+				if err != nil {
+					c.Log.Error("t_forward", "err", err)
+					return -1
+				}
+				if err := p.host.SIP.Forward(m, sipio.Target{Addr: ap, Transport: sipio.UDP}); err != nil {
+					c.Log.Error("t_forward", "err", err)
+					return -1
+				}
+				return 1
+			}, nil
+		}})
 	for _, f := range funcs {
 		if err := h.Script.AddFunc(f); err != nil {
 			return err

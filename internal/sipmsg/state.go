@@ -360,3 +360,49 @@ func (x *Msgs) SetStatus(c *script.Ctx, off int, code string) error {
 	m.Raw = b
 	return nil
 }
+
+// Materialize returns the message to send for the one c is processing:
+// c.Msg itself when the script made no edits, otherwise a copy whose bytes
+// have the edits applied (Apply) and whose parsed request or reply is
+// parsed from them. For a request, the copy's Request-URI is the one the
+// script set (Dest). The copy can be given to sipio.Server.Forward (or
+// ForwardReply for a reply): this is how forward() and stateless reply
+// relaying send what append_hf, remove_hf, subst ... changed. c.Msg is not
+// modified.
+func (x *Msgs) Materialize(c *script.Ctx) (*sipio.Msg, error) {
+	m := c.Msg
+	if m == nil {
+		return nil, errors.New("sipmsg: no message")
+	}
+	if x.slot.Get(c).Changes.Len() == 0 {
+		return m, nil
+	}
+	b, err := x.Apply(c, false)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := parser.ParseSIP(b)
+	if err != nil {
+		return nil, fmt.Errorf("sipmsg: the changed message does not parse: %w", err)
+	}
+	mc := *m
+	mc.Raw = b
+	switch t := msg.(type) {
+	case *sip.Request:
+		if m.Req == nil {
+			return nil, errors.New("sipmsg: the changed message is not a reply")
+		}
+		mc.Req = t
+		if uri := x.dest.RequestURI(c); uri != "" {
+			if err := setRecipient(t, uri); err != nil {
+				return nil, err
+			}
+		}
+	case *sip.Response:
+		if m.Res == nil {
+			return nil, errors.New("sipmsg: the changed message is not a request")
+		}
+		mc.Res = t
+	}
+	return &mc, nil
+}
