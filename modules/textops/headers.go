@@ -303,3 +303,135 @@ func (m *Module) fixAppendTime(fc *script.FixupCtx) (script.Handler, error) {
 		return 1
 	}, nil
 }
+
+// hfFlag reads the optional flags argument of search_hf / subst_hf: 'f'
+// for the first header, 'l' for the last, anything else for all.
+func hfFlag(fc *script.FixupCtx, i int) (byte, error) {
+	if fc.NArgs() <= i {
+		return 0, nil
+	}
+	s, err := fc.Arg(i).String()
+	if err != nil || s == "" {
+		return 0, err
+	}
+	return s[0], nil
+}
+
+// search_hf(hf, re, flags): the body of a header called hf matches re:
+// any of them, the first ('f') or the last ('l').
+func (m *Module) fixSearchHF(fc *script.FixupCtx) (script.Handler, error) {
+	n, err := hnameArg(fc, 0)
+	if err != nil {
+		return nil, err
+	}
+	re, err := constRegex(fc, 1, sipmsg.ICase|sipmsg.Newline)
+	if err != nil {
+		return nil, err
+	}
+	flag, err := hfFlag(fc, 2)
+	if err != nil {
+		return nil, err
+	}
+	return func(c *script.Ctx) int {
+		p, ok := m.msgs.Parsed(c)
+		if !ok {
+			return -1
+		}
+		var last *sipmsg.Header
+		for i := range p.Headers {
+			h := &p.Headers[i]
+			if !n.Matches(h) {
+				continue
+			}
+			if flag == 'l' {
+				last = h
+				continue
+			}
+			if re.MatchString(h.Value) {
+				return 1
+			}
+			if flag == 'f' {
+				return -1
+			}
+		}
+		if last != nil && re.MatchString(last.Value) {
+			return 1
+		}
+		return -1
+	}, nil
+}
+
+// subst_hf(hf, '/re/repl/flags', flags): subst on the body of the headers
+// called hf (all, the first 'f' or the last 'l').
+func (m *Module) fixSubstHF(fc *script.FixupCtx) (script.Handler, error) {
+	n, err := hnameArg(fc, 0)
+	if err != nil {
+		return nil, err
+	}
+	a := fc.Arg(1)
+	s, ok := a.ConstString()
+	if !ok {
+		return nil, a.Errorf("expected a constant subst expression")
+	}
+	se, err := parseSubst(s, fc.ParseFormat)
+	if err != nil {
+		return nil, a.Errorf("bad subst expression %q: %v", s, err)
+	}
+	flag, err := hfFlag(fc, 2)
+	if err != nil {
+		return nil, err
+	}
+	return func(c *script.Ctx) int {
+		p, ok := m.msgs.Parsed(c)
+		if !ok {
+			return -1
+		}
+		uri := func() string { return m.msgs.Dest().RequestURI(c) }
+		ch := &m.msgs.State(c).Changes
+		raw := c.Msg.Raw
+		apply := func(h *sipmsg.Header) (int, bool) {
+			ms, err := se.run(c, raw[h.ValueStart:h.ValueEnd], uri)
+			if err != nil {
+				c.Log.Error("textops: subst_hf failed", "err", err)
+				return -1, false
+			}
+			for _, mt := range ms {
+				ch.Delete(h.ValueStart+mt.off, mt.n).After(mt.text)
+			}
+			return len(ms), true
+		}
+		ret := -1
+		var last *sipmsg.Header
+		for i := range p.Headers {
+			h := &p.Headers[i]
+			if !n.Matches(h) {
+				continue
+			}
+			if flag == 'l' {
+				last = h
+			} else {
+				k, ok := apply(h)
+				if !ok {
+					return -1
+				}
+				if k == 0 && flag == 'f' {
+					return -1
+				}
+				if k > 0 {
+					ret = 1
+				}
+			}
+			if flag == 'f' {
+				return ret
+			}
+		}
+		if last != nil {
+			k, ok := apply(last)
+			if !ok || k == 0 {
+				return -1
+			}
+			ret = 1
+		}
+		return ret
+	}, nil
+}

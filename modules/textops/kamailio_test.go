@@ -177,6 +177,17 @@ func TestCompareTextops(t *testing.T) {
 	in_list("b", "a, b ,c", ","); LOG("in_list $rc");
 	in_list("d", "a,b,c", ","); LOG("in_list none $rc");
 	in_list_prefix("abcdef", "x,abc", ","); LOG("in_list_prefix $rc");`},
+		{Name: "search_hf and subst_hf", Request: compactReq, Body: `
+	search_hf("X-Multi", "two", "a"); LOG("any $rc");
+	search_hf("X-Multi", "two", "f"); LOG("first $rc");
+	search_hf("X-Multi", "two", "l"); LOG("last $rc");
+	search_hf("Route", "p1", "l"); LOG("last route $rc");
+	search_hf("X-None", ".", "a"); LOG("none $rc");
+	subst_hf("Route", "/example/EXAMPLE/", "a"); LOG("subst all $rc");
+	subst_hf("X-Multi", "/o/0/g", "l"); LOG("subst last $rc");
+	subst_hf("f", "/Alice/Bob/", "f"); LOG("subst first $rc");
+	subst_hf("X-Multi", "/zzz/y/", "f"); LOG("subst first none $rc");
+	FWD;`},
 		{Name: "append_urihf", Request: optionsReq, Body: `
 	append_urihf("X-URI: <", ">\r\n");
 	LOG("rc=$rc");

@@ -58,6 +58,8 @@ func (m *Module) funcs() []script.Func {
 		// search and replace
 		{Name: "search", MinArgs: 1, MaxArgs: 1, Fixup: m.fixSearch(whereAll)},
 		{Name: "search_body", MinArgs: 1, MaxArgs: 1, Fixup: m.fixSearch(whereBody)},
+		{Name: "search_hf", MinArgs: 3, MaxArgs: 3, Fixup: m.fixSearchHF},
+		{Name: "subst_hf", MinArgs: 3, MaxArgs: 3, Fixup: m.fixSubstHF},
 		{Name: "search_append", MinArgs: 2, MaxArgs: 2, Fixup: m.fixSearchAppend(whereAfterFirstLine)},
 		{Name: "search_append_body", MinArgs: 2, MaxArgs: 2, Fixup: m.fixSearchAppend(whereBody)},
 		{Name: "replace", MinArgs: 2, MaxArgs: 2, Fixup: m.fixReplace(whereAfterFirstLine, false, sipmsg.ICase|sipmsg.Newline)},
