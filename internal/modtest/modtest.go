@@ -297,9 +297,15 @@ func Config(modules []string, params, routes string) string {
 // Load loads (checks) the config Start would run, without running it.
 func Load(t testing.TB, modules []string, params, routes string) error {
 	t.Helper()
-	_, err := server.Load(server.Options{Source: []byte(Config(modules, params, routes)), SourceName: "modtest.cfg",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	_, err := LoadServer(modules, params, routes)
 	return err
+}
+
+// LoadServer loads the config Start would run and returns the server
+// without running it (benchmarks run its Program on parsed messages).
+func LoadServer(modules []string, params, routes string) (*server.Server, error) {
+	return server.Load(server.Options{Source: []byte(Config(modules, params, routes)), SourceName: "modtest.cfg",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 // Start runs a server whose config loads the given modules and the probe,
