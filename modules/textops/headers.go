@@ -435,3 +435,70 @@ func (m *Module) fixSubstHF(fc *script.FixupCtx) (script.Handler, error) {
 		return ret
 	}, nil
 }
+
+// dynRegex compiles a regular expression computed at run time (the *_pv
+// functions), icase and newline-sensitive as Kamailio's.
+func dynRegex(c *script.Ctx, f *script.Format) (*regexp.Regexp, bool) {
+	s := f.String(c)
+	if s == "" {
+		return nil, false
+	}
+	re, err := sipmsg.CompileRegex(s, sipmsg.ICase|sipmsg.Newline)
+	if err != nil {
+		c.Log.Error("textops: failed to compile regex", "re", s, "err", err)
+		return nil, false
+	}
+	return re, true
+}
+
+func (m *Module) fixRemoveHFRePV(fc *script.FixupCtx) (script.Handler, error) {
+	f, err := fc.Arg(0).Format()
+	if err != nil {
+		return nil, err
+	}
+	return func(c *script.Ctx) int {
+		re, ok := dynRegex(c, f)
+		if !ok {
+			return -1
+		}
+		return m.removeHeaders(c, reNameMatch(re))
+	}, nil
+}
+
+func (m *Module) fixRemoveHFExpPV(fc *script.FixupCtx) (script.Handler, error) {
+	mf, err := fc.Arg(0).Format()
+	if err != nil {
+		return nil, err
+	}
+	sf, err := fc.Arg(1).Format()
+	if err != nil {
+		return nil, err
+	}
+	return func(c *script.Ctx) int {
+		mre, ok := dynRegex(c, mf)
+		if !ok {
+			return -1
+		}
+		sre, ok := dynRegex(c, sf)
+		if !ok {
+			return -1
+		}
+		return m.removeHeaders(c, func(h *sipmsg.Header) bool {
+			return !sre.MatchString(h.Name) && mre.MatchString(h.Name)
+		})
+	}, nil
+}
+
+func (m *Module) fixIsPresentHFRePV(fc *script.FixupCtx) (script.Handler, error) {
+	f, err := fc.Arg(0).Format()
+	if err != nil {
+		return nil, err
+	}
+	return func(c *script.Ctx) int {
+		re, ok := dynRegex(c, f)
+		if !ok {
+			return -1
+		}
+		return m.isPresent(c, reNameMatch(re))
+	}, nil
+}

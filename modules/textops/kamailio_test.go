@@ -188,6 +188,16 @@ func TestCompareTextops(t *testing.T) {
 	subst_hf("f", "/Alice/Bob/", "f"); LOG("subst first $rc");
 	subst_hf("X-Multi", "/zzz/y/", "f"); LOG("subst first none $rc");
 	FWD;`},
+		{Name: "pv variants and regex_substring", Request: compactReq, Body: `
+	$var(re) = "^x-m";
+	is_present_hf_re_pv("$var(re)"); LOG("present $rc");
+	remove_hf_re_pv("$var(re)"); LOG("removed $rc");
+	$var(sk) = "^Route";
+	remove_hf_exp_pv("^(Route|Privacy)", "$var(sk)"); LOG("exp $rc");
+	regex_substring("alice@example.com", "([a-z]+)@(.*)", "2", "3", "$var(d)"); LOG("sub $rc $var(d)");
+	regex_substring("alice", "([0-9]+)", "1", "2", "$var(e)"); LOG("nomatch $rc");
+	regex_substring("alice", "(a)(x?)", "2", "3", "$var(f)"); LOG("empty $rc");
+	FWD;`},
 		{Name: "append_urihf", Request: optionsReq, Body: `
 	append_urihf("X-URI: <", ">\r\n");
 	LOG("rc=$rc");

@@ -165,3 +165,58 @@ func fixInList(prefix bool) func(fc *script.FixupCtx) (script.Handler, error) {
 		}, nil
 	}
 }
+
+// regex_substring(input, regex, index, count, $dst): store submatch index
+// of the first match (count submatches are looked at) in $dst; -2 when
+// nothing matches, -1 on errors (bad index, empty submatch).
+func fixRegexSubstring(fc *script.FixupCtx) (script.Handler, error) {
+	inf, err := fc.Arg(0).Format()
+	if err != nil {
+		return nil, err
+	}
+	ref, err := fc.Arg(1).Format()
+	if err != nil {
+		return nil, err
+	}
+	idx, err := fc.Arg(2).Int()
+	if err != nil {
+		return nil, err
+	}
+	cnt, err := fc.Arg(3).Int()
+	if err != nil {
+		return nil, err
+	}
+	dst, err := fc.Arg(4).PV(true)
+	if err != nil {
+		return nil, err
+	}
+	return func(c *script.Ctx) int {
+		index, count := int(idx.Get(c)), int(cnt.Get(c))
+		if index > count-1 || index < 0 || count > 64 {
+			c.Log.Error("textops: matched_index cannot be bigger than match_count")
+			return -1
+		}
+		re, err := sipmsg.CompileRegex(ref.String(c), 0)
+		if err != nil {
+			c.Log.Error("textops: regular expression could not be compiled", "err", err)
+			return -1
+		}
+		in := inf.String(c)
+		loc := re.FindStringSubmatchIndex(in)
+		if loc == nil {
+			return -2
+		}
+		if 2*index+1 >= len(loc) || loc[2*index] < 0 {
+			c.Log.Warn("textops: invalid offset for regular expression result")
+			return -1
+		}
+		if loc[2*index] == loc[2*index+1] {
+			c.Log.Warn("textops: matched string is empty")
+			return -1
+		}
+		if err := dst.Set(c, script.Str(in[loc[2*index]:loc[2*index+1]])); err != nil {
+			return -1
+		}
+		return 1
+	}, nil
+}

@@ -86,6 +86,9 @@ func (m *Module) funcs() []script.Func {
 		{Name: "remove_hf_re", MinArgs: 1, MaxArgs: 1, Fixup: m.fixRemoveHFRe},
 		{Name: "remove_hf_exp", MinArgs: 2, MaxArgs: 2, Fixup: m.fixRemoveHFExp},
 		{Name: "remove_hf_pv", MinArgs: 1, MaxArgs: 1, Fixup: m.fixRemoveHFPV},
+		{Name: "remove_hf_re_pv", MinArgs: 1, MaxArgs: 1, Fixup: m.fixRemoveHFRePV},
+		{Name: "remove_hf_exp_pv", MinArgs: 2, MaxArgs: 2, Fixup: m.fixRemoveHFExpPV},
+		{Name: "is_present_hf_re_pv", MinArgs: 1, MaxArgs: 1, Fixup: m.fixIsPresentHFRePV},
 		{Name: "remove_hf_idx", MinArgs: 2, MaxArgs: 2, Fixup: m.fixRemoveHFIdx},
 		{Name: "is_present_hf", MinArgs: 1, MaxArgs: 1, Fixup: m.fixIsPresentHF},
 		{Name: "is_present_hf_re", MinArgs: 1, MaxArgs: 1, Fixup: m.fixIsPresentHFRe},
@@ -111,6 +114,8 @@ func (m *Module) funcs() []script.Func {
 		{Name: "str_find", MinArgs: 2, MaxArgs: 2, Fixup: fixStr2(strFind)},
 		{Name: "str_ifind", MinArgs: 2, MaxArgs: 2, Fixup: fixStr2(strIFind)},
 		{Name: "search_str", MinArgs: 2, MaxArgs: 2, Fixup: fixSearchStr},
+		{Name: "regex_substring", MinArgs: 5, MaxArgs: 5, Fixup: fixRegexSubstring,
+			Routes: reqFailBranch | script.OnReplyRoute | script.ReplyRoute},
 		{Name: "in_list", MinArgs: 3, MaxArgs: 3, Fixup: fixInList(false)},
 		{Name: "in_list_prefix", MinArgs: 3, MaxArgs: 3, Fixup: fixInList(true)},
 	}
