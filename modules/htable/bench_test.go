@@ -20,7 +20,6 @@ import (
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/binrpc"
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
-	"github.com/sipht/sipht/internal/rpc/jsonrpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/servertest"
 )
@@ -108,31 +107,19 @@ func TestHotPathZeroAlloc(t *testing.T) {
 	}
 }
 
-// BenchmarkRPCGet measures htable.get over BINRPC (unix stream socket)
-// and JSON-RPC over HTTP on the real module, one client.
+// BenchmarkRPCGet measures htable.get over BINRPC (the ctl module's unix
+// stream socket) and JSON-RPC over HTTP (xhttp + jsonrpcs), one client,
+// on sipht and on Kamailio 5.6.3 side by side.
 //
 //	go test -run '^$' -bench BenchmarkRPCGet ./modules/htable
 func BenchmarkRPCGet(b *testing.B) {
-	registerKit()
-	r := servertest.Start(b, config([]string{"t=>size=8"}, "request_route { exit; }\n"))
+	r, ctl, httpAddr := startSipht(b, []string{"t=>size=8"}, "request_route { exit; }\n")
 	modOf(r).Table("t").SetStr("alice", "hello")
-	ctx := context.Background()
 	k := rpctest.StartKamailio(b, "t=>size=8")
 	rpctest.Kamcmd(b, "-s", "unixs:"+k.CtlSocket, "htable.sets", "t", "alice", "hello")
-	b.Run("binrpc/sipht", func(b *testing.B) {
-		s, err := binrpc.Listen(ctx, "unixs:"+b.TempDir()+"/ctl", binrpc.Options{Registry: r.Srv.RPC})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		benchBINRPCGet(b, s.Spec())
-	})
+	b.Run("binrpc/sipht", func(b *testing.B) { benchBINRPCGet(b, ctl) })
 	b.Run("binrpc/kamailio", func(b *testing.B) { benchBINRPCGet(b, "unixs:"+k.CtlSocket) })
-	b.Run("http/sipht", func(b *testing.B) {
-		stop, addr := httpServer(b, r)
-		defer stop()
-		benchHTTPGet(b, addr)
-	})
+	b.Run("http/sipht", func(b *testing.B) { benchHTTPGet(b, httpAddr) })
 	b.Run("http/kamailio", func(b *testing.B) { benchHTTPGet(b, k.HTTPAddr) })
 }
 
@@ -160,7 +147,7 @@ func benchBINRPCGet(b *testing.B, spec string) {
 
 func benchHTTPGet(b *testing.B, addr string) {
 	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	body := []byte(jsonReq("htable.get", "1", `"t"`, `"alice"`))
+	body := []byte(rpctest.JSONRequest("htable.get", "1", `"t"`, `"alice"`))
 	b.ResetTimer()
 	for range b.N {
 		resp, err := cl.Post("http://"+addr+"/RPC", "application/json", bytes.NewReader(body))
@@ -225,8 +212,7 @@ func peakHeap(fn func()) (peak, allocated uint64) {
 //	go test -run '^$' -bench BenchmarkDump1M -benchtime 1x ./modules/htable
 func BenchmarkDump1M(b *testing.B) {
 	const n = 1_000_000
-	registerKit()
-	r := servertest.Start(b, config([]string{"big=>size=16"}, "request_route { exit; }\n"))
+	r, ctl, httpAddr := startSipht(b, []string{"big=>size=16"}, "request_route { exit; }\n")
 	tab := modOf(r).Table("big")
 	key := make([]byte, 0, 32)
 	val := make([]byte, 0, 32)
@@ -235,13 +221,7 @@ func BenchmarkDump1M(b *testing.B) {
 		val = strconv.AppendInt(append(val[:0], "value"...), int64(i), 10)
 		tab.SetStrBytes(key, val)
 	}
-	ctx := context.Background()
 	b.Run("ctl", func(b *testing.B) {
-		s, err := binrpc.Listen(ctx, "unixs:"+b.TempDir()+"/ctl", binrpc.Options{Registry: r.Srv.RPC})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
 		var out countWriter
 		var peak, alloc uint64
 		b.ResetTimer()
@@ -249,7 +229,7 @@ func BenchmarkDump1M(b *testing.B) {
 			out = 0
 			p, a := peakHeap(func() {
 				var e bytes.Buffer
-				if code := ctlcli.Main([]string{"-s", s.Spec(), "htable.dump", "big"}, &out, &e); code != 0 {
+				if code := ctlcli.Main([]string{"-s", ctl, "htable.dump", "big"}, &out, &e); code != 0 {
 					b.Fatalf("ctl: %d %s", code, e.String())
 				}
 			})
@@ -260,9 +240,8 @@ func BenchmarkDump1M(b *testing.B) {
 		b.ReportMetric(float64(out)/(1<<20), "output-MiB")
 	})
 	b.Run("http", func(b *testing.B) {
-		stop, addr := httpServer(b, r)
-		defer stop()
-		body := jsonReq("htable.dump", "1", `"big"`)
+		addr := httpAddr
+		body := rpctest.JSONRequest("htable.dump", "1", `"big"`)
 		var size int64
 		var peak, alloc uint64
 		b.ResetTimer()
@@ -383,16 +362,6 @@ func benchSIP(b *testing.B, mode, route string) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(float64(retries.Load()), "retransmits")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/req")
-}
-
-// httpServer serves r's RPC registry as JSON-RPC over HTTP.
-func httpServer(tb testing.TB, r *servertest.Running) (stop func(), addr string) {
-	tb.Helper()
-	h, err := jsonrpc.ListenHTTP(context.Background(), "127.0.0.1:0", jsonrpc.HTTPOptions{HandlerOptions: jsonrpc.HandlerOptions{Registry: r.Srv.RPC}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return func() { h.Close() }, h.Addr().String()
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -3,8 +3,6 @@ package htable
 import (
 	"bytes"
 	"log/slog"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,11 @@ import (
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/script"
 	"github.com/sipht/sipht/internal/server"
+
+	// the management modules the RPC tests load
+	_ "github.com/sipht/sipht/modules/ctl"
+	_ "github.com/sipht/sipht/modules/jsonrpcs"
+	_ "github.com/sipht/sipht/modules/xhttp"
 )
 
 // The test kit is a module loaded by the tests' configs ("htkit.so"): a
@@ -124,7 +127,7 @@ type env struct {
 // modparams.
 func config(tables []string, body string) string {
 	var b strings.Builder
-	b.WriteString("#!KAMAILIO\nlisten=udp:127.0.0.1:" + freeUDPPort() + "\nloadmodule \"htkit.so\"\nloadmodule \"htable.so\"\n")
+	b.WriteString("#!KAMAILIO\nlisten=udp:127.0.0.1:0\nloadmodule \"htkit.so\"\nloadmodule \"htable.so\"\n")
 	for _, t := range tables {
 		b.WriteString("modparam(\"htable\", \"htable\", \"" + t + "\")\n")
 	}
@@ -171,14 +174,3 @@ func loadErr(src string) (*server.Server, error) {
 }
 
 type htChange = ht.Change
-
-// freeUDPPort returns a UDP port free on 127.0.0.1 now (port 0 in a
-// listen= line means 5060, as in Kamailio).
-func freeUDPPort() string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return "0"
-	}
-	defer c.Close()
-	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
-}

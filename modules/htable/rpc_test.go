@@ -1,25 +1,18 @@
 package htable
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/sipht/sipht/internal/rpc/binrpc"
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
-	"github.com/sipht/sipht/internal/rpc/jsonrpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/servertest"
 )
@@ -109,35 +102,29 @@ var kamcmdScript = [][]string{
 }
 
 // startSipht runs a server with the htable module and the given tables
-// (plus extra config lines) and serves its RPC registry over BINRPC on a
-// unix socket and JSON-RPC over HTTP. The ctl and jsonrpcs modules will
-// do this in the real server.
-func startSipht(t *testing.T, tables []string, extra string) (r *servertest.Running, ctl, httpAddr string) {
+// (plus extra config lines), with the real ctl module (BINRPC on a unix
+// socket, for kamcmd) and jsonrpcs over xhttp (POST /RPC on the TCP
+// listener), as a user's config would.
+func startSipht(t testing.TB, tables []string, extra string) (r *servertest.Running, ctl, httpAddr string) {
 	t.Helper()
 	registerKit()
-	return startSiphtRPC(t, servertest.Start(t, config(tables, extra)))
-}
-
-// startSiphtRPC serves a running server's RPC registry over BINRPC and
-// JSON-RPC over HTTP.
-func startSiphtRPC(t *testing.T, r *servertest.Running) (_ *servertest.Running, ctl, httpAddr string) {
-	t.Helper()
 	dir, err := os.MkdirTemp("", "htrpc")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	b, err := binrpc.Listen(t.Context(), "unixs:"+filepath.Join(dir, "ctl"), binrpc.Options{Registry: r.Srv.RPC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	h, err := jsonrpc.ListenHTTP(t.Context(), "127.0.0.1:0", jsonrpc.HTTPOptions{HandlerOptions: jsonrpc.HandlerOptions{Registry: r.Srv.RPC}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return r, b.Spec(), h.Addr().String()
+	sock := filepath.Join(dir, "ctl")
+	r = servertest.Start(t, config(tables, `listen=tcp:127.0.0.1:0
+loadmodule "ctl.so"
+loadmodule "xhttp.so"
+loadmodule "jsonrpcs.so"
+modparam("ctl", "binrpc", "unixs:`+sock+`")
+modparam("jsonrpcs", "transport", 1)
+event_route[xhttp:request] {
+	if ($hu =~ "^/RPC") { jsonrpc_dispatch(); } else { xhttp_reply("404", "Not Found", "text/plain", "no"); }
+}
+`+extra))
+	return r, "unixs:" + sock, r.TCP
 }
 
 func runKamcmd(t *testing.T, spec string, script [][]string) []string {
@@ -169,44 +156,44 @@ func TestKamcmdVsKamailio(t *testing.T) {
 // jsonScript is sent to Kamailio 5.6.3's jsonrpcs (xhttp, POST /RPC) and
 // to sipht's JSON-RPC handler.
 var jsonScript = []string{
-	jsonReq("htable.seti", "1", `"t"`, `"bob"`, `42`),
-	jsonReq("htable.sets", "2", `"t"`, `"15"`, `"x"`),
-	jsonReq("htable.sets", "3", `"t"`, `"alice"`, `"hello"`),
-	jsonReq("htable.sets", "4", `"t"`, `"num"`, `123`),
-	jsonReq("htable.seti", "5", `"t"`, `"neg"`, `-5`),
-	jsonReq("htable.seti", "6", `"t"`, `"flt"`, `7.9`),
-	jsonReq("htable.sets", "7", `"t"`, `"k2"`, `"same slot as bob"`),
-	jsonReq("htable.sets", "71", `"t"`, `"quote\"and\\back"`, `"tab\tnl\n"`),
-	jsonReq("htable.seti", "72", `"iv"`, `"n"`, `3`),
-	jsonReq("htable.dump", "8", `"t"`),
-	jsonReq("htable.dump", `"str-id"`, `"iv"`),
-	jsonReq("htable.dump", "", `"t"`),
-	jsonReq("htable.dump", "10", `"nosuch"`),
-	jsonReq("htable.dump", "11"),
-	jsonReq("htable.get", "12", `"t"`, `"alice"`),
-	jsonReq("htable.get", "13", `"t"`, `"bob"`),
-	jsonReq("htable.get", "14", `"t"`, `"num"`),
-	jsonReq("htable.get", "15", `"t"`, `"nokey"`),
-	jsonReq("htable.get", "16", `"nosuch"`, `"x"`),
-	jsonReq("htable.get", "17", `"t"`),
-	jsonReq("htable.get", "18", `"t"`, `"15"`),
-	jsonReq("htable.delete", "30", `"t"`, `"alice"`),
-	jsonReq("htable.delete", "31", `"t"`, `"alice"`),
-	jsonReq("htable.delete", "32", `"t"`),
-	jsonReq("htable.seti", "33", `"t"`),
-	jsonReq("htable.setxs", "34", `"nosuch"`, `"k"`, `"v"`, `10`),
-	jsonReq("htable.setex", "35", `"t"`, `"k"`),
-	jsonReq("htable.setex", "351", `"t"`, `"bob"`, `10`),
-	jsonReq("htable.listTables", "36"),
-	jsonReq("htable.stats", "37"),
-	jsonReq("htable.flush", "38", `"iv"`),
-	jsonReq("htable.flush", "39"),
-	jsonReq("htable.reload", "40", `"t"`),
-	jsonReq("htable.store", "41", `"t"`),
-	jsonReq("htable.dump", "52", `"t"`),
-	jsonReq("htable.flush", "53", `"t"`),
-	jsonReq("htable.dump", "54", `"t"`),
-	jsonReq("htable.stats", "55"),
+	rpctest.JSONRequest("htable.seti", "1", `"t"`, `"bob"`, `42`),
+	rpctest.JSONRequest("htable.sets", "2", `"t"`, `"15"`, `"x"`),
+	rpctest.JSONRequest("htable.sets", "3", `"t"`, `"alice"`, `"hello"`),
+	rpctest.JSONRequest("htable.sets", "4", `"t"`, `"num"`, `123`),
+	rpctest.JSONRequest("htable.seti", "5", `"t"`, `"neg"`, `-5`),
+	rpctest.JSONRequest("htable.seti", "6", `"t"`, `"flt"`, `7.9`),
+	rpctest.JSONRequest("htable.sets", "7", `"t"`, `"k2"`, `"same slot as bob"`),
+	rpctest.JSONRequest("htable.sets", "71", `"t"`, `"quote\"and\\back"`, `"tab\tnl\n"`),
+	rpctest.JSONRequest("htable.seti", "72", `"iv"`, `"n"`, `3`),
+	rpctest.JSONRequest("htable.dump", "8", `"t"`),
+	rpctest.JSONRequest("htable.dump", `"str-id"`, `"iv"`),
+	rpctest.JSONRequest("htable.dump", "", `"t"`),
+	rpctest.JSONRequest("htable.dump", "10", `"nosuch"`),
+	rpctest.JSONRequest("htable.dump", "11"),
+	rpctest.JSONRequest("htable.get", "12", `"t"`, `"alice"`),
+	rpctest.JSONRequest("htable.get", "13", `"t"`, `"bob"`),
+	rpctest.JSONRequest("htable.get", "14", `"t"`, `"num"`),
+	rpctest.JSONRequest("htable.get", "15", `"t"`, `"nokey"`),
+	rpctest.JSONRequest("htable.get", "16", `"nosuch"`, `"x"`),
+	rpctest.JSONRequest("htable.get", "17", `"t"`),
+	rpctest.JSONRequest("htable.get", "18", `"t"`, `"15"`),
+	rpctest.JSONRequest("htable.delete", "30", `"t"`, `"alice"`),
+	rpctest.JSONRequest("htable.delete", "31", `"t"`, `"alice"`),
+	rpctest.JSONRequest("htable.delete", "32", `"t"`),
+	rpctest.JSONRequest("htable.seti", "33", `"t"`),
+	rpctest.JSONRequest("htable.setxs", "34", `"nosuch"`, `"k"`, `"v"`, `10`),
+	rpctest.JSONRequest("htable.setex", "35", `"t"`, `"k"`),
+	rpctest.JSONRequest("htable.setex", "351", `"t"`, `"bob"`, `10`),
+	rpctest.JSONRequest("htable.listTables", "36"),
+	rpctest.JSONRequest("htable.stats", "37"),
+	rpctest.JSONRequest("htable.flush", "38", `"iv"`),
+	rpctest.JSONRequest("htable.flush", "39"),
+	rpctest.JSONRequest("htable.reload", "40", `"t"`),
+	rpctest.JSONRequest("htable.store", "41", `"t"`),
+	rpctest.JSONRequest("htable.dump", "52", `"t"`),
+	rpctest.JSONRequest("htable.flush", "53", `"t"`),
+	rpctest.JSONRequest("htable.dump", "54", `"t"`),
+	rpctest.JSONRequest("htable.stats", "55"),
 }
 
 // TestJSONRPCVsKamailio sends the same JSON-RPC requests to Kamailio's
@@ -215,8 +202,8 @@ func TestJSONRPCVsKamailio(t *testing.T) {
 	k := rpctest.StartKamailio(t, rpcTables...)
 	_, _, addr := startSipht(t, rpcTables, "")
 	for _, body := range jsonScript {
-		w := postRPC(t, k.HTTPAddr, body)
-		g := postRPC(t, addr, body)
+		w := rpctest.PostRPC(t, k.HTTPAddr, body)
+		g := rpctest.PostRPC(t, addr, body)
 		if w != g {
 			t.Errorf("request %s\n--- kamailio: %s [%s]\n%s\n--- sipht: %s [%s]\n%s", body, w.Status, w.CType, w.Body, g.Status, g.CType, g.Body)
 		}
@@ -278,43 +265,6 @@ func TestRPCDifferences(t *testing.T) {
 	if got := kc("htable.dmqsync"); got != "error: 500 - HTable DMQ Sync Failed\n" {
 		t.Errorf("dmqsync without DMQ: %q", got)
 	}
-}
-
-// jsonReq builds a JSON-RPC request; params are JSON texts, an empty id
-// leaves "id" out. (rpctest gets shared helpers on the rpcmods branch.)
-func jsonReq(method string, id string, params ...string) string {
-	s := `{"jsonrpc":"2.0","method":"` + method + `"`
-	if params != nil {
-		s += `,"params":[` + strings.Join(params, ",") + `]`
-	}
-	if id != "" {
-		s += `,"id":` + id
-	}
-	return s + "}"
-}
-
-type httpReply struct{ Status, CType, Body string }
-
-// postRPC sends one POST /RPC on a fresh connection.
-func postRPC(t testing.TB, addr, body string) httpReply {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(c, "POST /RPC HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", addr, len(body), body)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return httpReply{Status: "NO REPLY (" + err.Error() + ")"}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading reply to %s: %v", body, err)
-	}
-	return httpReply{resp.Status, resp.Header.Get("Content-Type"), string(b)}
 }
 
 // TestDMQSyncHook: htable.dmqsync and htable.dmqresync call the hook the

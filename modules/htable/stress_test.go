@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
-	"github.com/sipht/sipht/internal/servertest"
 )
 
 // TestConcurrentScriptAndRPC runs the script on several worker contexts at
@@ -14,9 +13,8 @@ import (
 // while RPC dumps, stats and sets run: no race (run with -race), no
 // deadlock, and the locked counter loses no update.
 func TestConcurrentScriptAndRPC(t *testing.T) {
-	registerKit()
 	const workers, rounds = 4, 300
-	r := servertest.Start(t, config([]string{"c=>size=4;initval=0;autoexpire=3600", "it=>size=2"}, `
+	r, ctl, _ := startSipht(t, []string{"c=>size=4;initval=0;autoexpire=3600", "it=>size=2"}, `
 request_route {
 	$var(x) = $shtinc(c=>inc);
 	sht_lock("c=>locked");
@@ -29,8 +27,7 @@ request_route {
 	sht_rm_name_re("it=>^zz");
 	exit;
 }
-`))
-	_, ctl, _ := startSiphtRPC(t, r)
+`)
 	prog := r.Srv.Program
 	var wg sync.WaitGroup
 	for range workers {
