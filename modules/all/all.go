@@ -2,3 +2,13 @@
 // registers itself from init(); importing this package is what makes
 // `loadmodule "NAME.so"` find it.
 package all
+
+import (
+	_ "github.com/sipht/sipht/modules/auth"
+	_ "github.com/sipht/sipht/modules/auth_db"
+	_ "github.com/sipht/sipht/modules/db_mysql"
+	_ "github.com/sipht/sipht/modules/db_postgres"
+	_ "github.com/sipht/sipht/modules/db_sqlite"
+	_ "github.com/sipht/sipht/modules/registrar"
+	_ "github.com/sipht/sipht/modules/usrloc"
+)
