@@ -41,11 +41,11 @@ type Credentials struct {
 	// Username is the whole username parameter; User and Domain are its
 	// parts ("alice@example.com" gives "alice" and "example.com"; a
 	// "sip:" or other scheme prefix before the user is dropped).
-	Username, User, Domain string
-	Realm, Nonce, URI, Response  string
-	CNonce, Opaque, NC, QOPText  string
-	Algorithm                    string
-	QOP                          QOP
+	Username, User, Domain      string
+	Realm, Nonce, URI, Response string
+	CNonce, Opaque, NC, QOPText string
+	Algorithm                   string
+	QOP                         QOP
 	// Has tells which parameters were present (HasRealm ...): a quoted
 	// empty value is present, an absent parameter is not.
 	Has uint16
@@ -59,9 +59,9 @@ type ParseResult int8
 
 // ParseCredentials results.
 const (
-	ParseOK         ParseResult = 0  // digest credentials parsed
-	ParseNotDigest  ParseResult = 1  // another scheme (Basic, ...): skipped by the auth functions
-	ParseMalformed  ParseResult = -2 // digest credentials that cannot be parsed
+	ParseOK        ParseResult = 0  // digest credentials parsed
+	ParseNotDigest ParseResult = 1  // another scheme (Basic, ...): skipped by the auth functions
+	ParseMalformed ParseResult = -2 // digest credentials that cannot be parsed
 )
 
 // ParseCredentials parses a header value "Digest username=..., realm=...".

@@ -11,7 +11,7 @@ import (
 
 type fakeClock struct{ t atomic.Int64 }
 
-func (c *fakeClock) now() time.Time { return time.Unix(c.t.Load(), 0) }
+func (c *fakeClock) now() time.Time      { return time.Unix(c.t.Load(), 0) }
 func (c *fakeClock) add(d time.Duration) { c.t.Add(int64(d / time.Second)) }
 
 func newClock() *fakeClock {
