@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -197,6 +198,9 @@ func (r *saveReq) run(d *usrloc.Domain, uri string) int {
 		if err != nil {
 			return r.fail(rParseCont)
 		}
+		// Kamailio's contact parser builds each header's list backwards:
+		// the contacts of one header are processed last to first.
+		slices.Reverse(r.contacts[n:])
 		nhdr++
 		if star {
 			if nhdr > 1 || len(r.contacts) > 0 {
@@ -690,8 +694,9 @@ func (r *saveReq) buildContact(contacts []*usrloc.Contact) {
 			b = append(b, '"')
 		}
 		if c.Instance != "" {
-			b = append(b, ";+sip.instance="...)
+			b = append(b, `;+sip.instance="`...)
 			b = append(b, c.Instance...)
+			b = append(b, '"')
 		}
 		if c.RegID > 0 {
 			b = append(b, ";reg-id="...)

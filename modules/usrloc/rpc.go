@@ -10,7 +10,7 @@ import (
 const (
 	rpcCSeq      = 1
 	rpcCallID    = "dfjrewr12386fd6-343@kamailio.rpc"
-	rpcUserAgent = "SIP Router MI Server"
+	rpcUserAgent = "kamailio SIP Router - RPC Server"
 )
 
 func (m *Module) registerRPC(h *module.Host) error {
@@ -234,7 +234,7 @@ func (m *Module) rpcAdd(c *rpc.Call) {
 	now := m.now()
 	ci := Contact{
 		URI: contact, Q: doubleToQ(q), CallID: rpcCallID, CSeq: rpcCSeq, UserAgent: rpcUserAgent,
-		Flags: flags, CFlags: cflags, Methods: methods, RUID: m.NewRUID(), TCPConnID: -1,
+		Flags: flags, CFlags: cflags, Methods: methods, RUID: m.newRPCRUID(), TCPConnID: -1,
 		LastModified: now, LastKeepalive: now,
 	}
 	if isParamSet(path) {

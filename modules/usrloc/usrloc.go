@@ -60,8 +60,9 @@ type Module struct {
 	byName  map[string]*Domain
 
 	now      func() int64
-	ruidBase string
+	ruidBase string // "<start>-<pid>-"
 	ruidSeq  atomic.Uint64
+	ulcxSeq  atomic.Uint64
 	started  bool
 }
 
@@ -144,7 +145,7 @@ func (m *Module) Init(h *module.Host) error {
 	for _, name := range m.preload {
 		m.RegisterDomain(name)
 	}
-	m.ruidBase = fmt.Sprintf("uloc-%x-%x-", uint32(m.now()), os.Getpid())
+	m.ruidBase = fmt.Sprintf("%x-%x-", uint32(m.now()), os.Getpid())
 	return m.registerRPC(h)
 }
 
@@ -218,9 +219,16 @@ func (m *Module) NatFlag() uint32 {
 	return 1 << uint(m.natBFlag)
 }
 
-// NewRUID returns a new record unique id ("uloc-<start>-<pid>-<n>").
+// NewRUID returns a new record unique id for a contact saved by the
+// registrar ("uloc-<start>-<pid>-<n>", hex, as Kamailio's registrar).
 func (m *Module) NewRUID() string {
-	return m.ruidBase + strconv.FormatUint(m.ruidSeq.Add(1), 10)
+	return "uloc-" + m.ruidBase + strconv.FormatUint(m.ruidSeq.Add(1), 16)
+}
+
+// newRPCRUID is the ruid of a contact added by ul.add ("ulcx-...", usrloc's
+// own sequence).
+func (m *Module) newRPCRUID() string {
+	return "ulcx-" + m.ruidBase + strconv.FormatUint(m.ulcxSeq.Add(1), 16)
 }
 
 // Now returns the current time in Unix seconds.

@@ -68,6 +68,9 @@ func (m *Module) Init(h *module.Host) error {
 				return nil, err
 			}
 			return func(c *script.Ctx) int {
+				if c.Msg.Req != nil && c.Msg.Req.Method == "ACK" {
+					return -1 // sl never answers an ACK
+				}
 				if err := h.SIP.Respond(c.Msg, int(code), reason.String(c), nil); err != nil {
 					return -1
 				}
