@@ -16,13 +16,13 @@ import (
 
 	"github.com/sipht/sipht/internal/db"
 	"github.com/sipht/sipht/internal/rpc/binrpc"
-	"github.com/sipht/sipht/internal/testutil"
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 	_ "github.com/sipht/sipht/modules/auth"
 	_ "github.com/sipht/sipht/modules/auth_db"
 	_ "github.com/sipht/sipht/modules/db_sqlite"
-	_ "github.com/sipht/sipht/modules/internal/modtest"
 	"github.com/sipht/sipht/modules/internal/kamrun"
+	_ "github.com/sipht/sipht/modules/internal/modtest"
 	_ "github.com/sipht/sipht/modules/registrar"
 	_ "github.com/sipht/sipht/modules/usrloc"
 )
