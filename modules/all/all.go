@@ -6,9 +6,13 @@ package all
 import (
 	_ "github.com/sipht/sipht/modules/auth"
 	_ "github.com/sipht/sipht/modules/auth_db"
+	_ "github.com/sipht/sipht/modules/ctl"
 	_ "github.com/sipht/sipht/modules/db_mysql"
 	_ "github.com/sipht/sipht/modules/db_postgres"
 	_ "github.com/sipht/sipht/modules/db_sqlite"
+	_ "github.com/sipht/sipht/modules/jsonrpcs"
 	_ "github.com/sipht/sipht/modules/registrar"
 	_ "github.com/sipht/sipht/modules/usrloc"
+	_ "github.com/sipht/sipht/modules/xhttp"
+	_ "github.com/sipht/sipht/modules/xhttp_prom"
 )
