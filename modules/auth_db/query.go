@@ -149,6 +149,13 @@ func (m *Module) query(c *script.Ctx, k stmtKey, user, domain string, row *credR
 	if k.cols != colUser {
 		ncred = len(m.creds)
 	}
+	if ncred == 0 {
+		if err := rows.Scan(&pass); err != nil {
+			return fmt.Errorf("read the credentials row: %w", err)
+		}
+		row.found, row.pass = true, pass.String
+		return nil
+	}
 	dest := make([]any, 0, 1+ncred)
 	vals := make([]any, ncred)
 	if k.cols == colPass || k.cols == colPass2 || k.cols == colUser || ncred == 0 {

@@ -86,6 +86,8 @@ type Module struct {
 	warn    sync.Once
 	rcvAVP  *script.PV
 	domains map[string]*usrloc.Domain
+	slot    script.Slot[saveReq]
+	sockets socketNames
 }
 
 // New returns a registrar with Kamailio's defaults.
@@ -180,6 +182,18 @@ func (m *Module) Init(h *module.Host) error {
 	for _, n := range m.ignored {
 		h.Log.Debug("modparam has no effect in sipht", "param", n)
 	}
+	// save()'s state is kept per worker and reused, so the slices it
+	// parses into keep their capacity
+	m.slot = script.NewSlot[saveReq](h.Script, nil, func(r *saveReq) {
+		c, b := r.contacts[:0], r.contactHdr[:0]
+		if cap(c) > 256 {
+			c = nil
+		}
+		if cap(b) > 16<<10 {
+			b = nil
+		}
+		*r = saveReq{contacts: c, contactHdr: b}
+	})
 	return m.declare(h.Script)
 }
 

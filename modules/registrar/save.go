@@ -2,6 +2,9 @@ package registrar
 
 import (
 	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"unsafe"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,7 +148,8 @@ func (m *Module) Save(c *script.Ctx, d *usrloc.Domain, flags int, uri string) in
 		c.Log.Error("registrar: save() needs a SIP request")
 		return -1
 	}
-	r := &saveReq{m: m, c: c, msg: msg, now: m.ul.Now(), flags: flags}
+	r := m.slot.Get(c)
+	*r = saveReq{m: m, c: c, msg: msg, now: m.ul.Now(), flags: flags, contacts: r.contacts[:0], contactHdr: r.contactHdr[:0]}
 	ret := r.run(d, uri)
 	if ret > 0 {
 		if flags&SaveNoReply == 0 && c.RouteType()&(script.RequestRoute|script.FailureRoute) != 0 {
@@ -374,10 +378,7 @@ func (r *saveReq) packCommon() regErr {
 		return rCallIDLen
 	}
 	r.cseq = int(req.CSeq().SeqNo)
-	r.socket = r.msg.Transport.String() + ":" + r.msg.Local.Addr().String() + ":" + strconv.Itoa(int(r.msg.Local.Port()))
-	if r.msg.Local.Addr().Is6() && !r.msg.Local.Addr().Is4In6() {
-		r.socket = r.msg.Transport.String() + ":[" + r.msg.Local.Addr().String() + "]:" + strconv.Itoa(int(r.msg.Local.Port()))
-	}
+	r.socket = r.m.socketName(r.msg.Transport, r.msg.Local)
 	r.tcpConnID = -1
 	if r.msg.Transport != sipio.UDP {
 		r.tcpConnID = 0
@@ -408,9 +409,9 @@ func (r *saveReq) packCommon() regErr {
 }
 
 // packContact is the per-contact part of pack_ci: a new usrloc contact.
-func (r *saveReq) packContact(ct *Contact, expires int64) (*usrloc.Contact, regErr) {
+func (r *saveReq) packContact(ct *Contact, expires int64, uc *usrloc.Contact) regErr {
 	m := r.m
-	uc := &usrloc.Contact{
+	*uc = usrloc.Contact{
 		URI: ct.URI, Expires: expires, CallID: r.callID, CSeq: r.cseq, UserAgent: r.userAgent,
 		Socket: r.socket, RegID: r.regID, TCPConnID: r.tcpConnID,
 		LastModified: r.now, LastKeepalive: r.now,
@@ -422,14 +423,14 @@ func (r *saveReq) packContact(ct *Contact, expires int64) (*usrloc.Contact, regE
 	if p, ok := ct.Param("q"); ok && p.Value != "" {
 		q, ok := ParseQ(p.Value)
 		if !ok {
-			return nil, rInvQ
+			return rInvQ
 		}
 		uc.Q = q
 	}
 	if p, ok := ct.Param("methods"); ok {
 		mask, ok := ParseMethods(p.Value)
 		if !ok {
-			return nil, rParse
+			return rParse
 		}
 		uc.Methods = mask
 	} else {
@@ -447,7 +448,7 @@ func (r *saveReq) packContact(ct *Contact, expires int64) (*usrloc.Contact, regE
 			}
 		}
 		if len(r.received) > receivedMaxSize {
-			return nil, rContactLen
+			return rContactLen
 		}
 		uc.Received = r.received
 	}
@@ -456,13 +457,12 @@ func (r *saveReq) packContact(ct *Contact, expires int64) (*usrloc.Contact, regE
 		if rp, ok := ct.Param("reg-id"); ok && rp.Value != "" {
 			v, ok := parseUint(rp.Value)
 			if !ok || v == 0 {
-				return nil, rInvRegID
+				return rInvRegID
 			}
 			uc.RegID = v
 		}
 	}
-	uc.RUID = m.ul.NewRUID()
-	return uc, rFine
+	return rFine
 }
 
 // allowMethods returns the methods of the Allow headers, all methods when
@@ -527,16 +527,16 @@ func (r *saveReq) insertContacts(t *usrloc.Txn) int {
 				return r.fail(e)
 			}
 		}
-		uc, e := r.packContact(ct, exp)
-		if e != rFine {
+		var uc usrloc.Contact
+		if e := r.packContact(ct, exp, &uc); e != rFine {
 			t.DeleteRecord()
 			return r.fail(e)
 		}
 		// a client repeating one contact in a REGISTER updates it
 		if old, st := r.m.ul.FindByInstance(t, ct.URI, r.callID, "", r.cseq+1, uc.Instance, uc.RegID); t.Record() == nil || st != usrloc.Found {
-			t.Insert(uc)
+			t.Insert(r.m.ul.NewContact(&uc))
 		} else {
-			usrloc.Update(t, old, uc)
+			usrloc.Update(t, old, &uc)
 		}
 	}
 	if rec := t.Record(); rec != nil {
@@ -605,8 +605,8 @@ func (r *saveReq) updateContacts(t *usrloc.Txn, mode bool) int {
 		if e != rFine {
 			return r.fail(e)
 		}
-		uc, e := r.packContact(ct, exp)
-		if e != rFine {
+		var uc usrloc.Contact
+		if e := r.packContact(ct, exp, &uc); e != rFine {
 			return r.fail(e)
 		}
 		c, st := r.m.ul.FindByInstance(t, ct.URI, r.callID, "", r.cseq, uc.Instance, uc.RegID)
@@ -625,10 +625,11 @@ func (r *saveReq) updateContacts(t *usrloc.Txn, mode bool) int {
 			if exp == 0 {
 				continue
 			}
-			t.Insert(uc)
+			nc := r.m.ul.NewContact(&uc)
+			t.Insert(nc)
 			rc = 1
 			if mode {
-				deleteOthers(t, uc, nil)
+				deleteOthers(t, nc, nil)
 				updated = true
 			}
 		} else if exp == 0 {
@@ -643,7 +644,7 @@ func (r *saveReq) updateContacts(t *usrloc.Txn, mode bool) int {
 				deleteOthers(t, c, func(o *usrloc.Contact) bool { return o.Instance == c.Instance })
 				updated = true
 			}
-			usrloc.Update(t, c, uc)
+			usrloc.Update(t, c, &uc)
 			rc = 2
 		}
 		if updated {
@@ -716,7 +717,8 @@ func (r *saveReq) reply() error {
 		h = append(h, r.m.auth.ReplyHeaders(r.c)...)
 	}
 	if r.hasContact {
-		h = append(h, sipio.Field{Name: "Contact", Value: string(r.contactHdr)})
+		// Respond copies the value before returning
+		h = append(h, sipio.Field{Name: "Contact", Value: unsafe.String(unsafe.SliceData(r.contactHdr), len(r.contactHdr))})
 	}
 	switch r.rerr {
 	case rOBReqd:
@@ -734,4 +736,38 @@ func (r *saveReq) reply() error {
 		return errNoSIP
 	}
 	return r.m.host.SIP.Respond(r.msg, code, reasonOf(code), &sipio.ReplyOptions{Headers: h})
+}
+
+// socketNames caches the printed form of the local sockets ("udp:IP:port",
+// as Kamailio's sock_str): one entry per listener.
+type socketNames struct {
+	mu sync.Mutex
+	m  map[socketKey]string
+}
+
+type socketKey struct {
+	tp   sipio.Transport
+	addr netip.AddrPort
+}
+
+func (m *Module) socketName(tp sipio.Transport, local netip.AddrPort) string {
+	k := socketKey{tp, local}
+	m.sockets.mu.Lock()
+	defer m.sockets.mu.Unlock()
+	if s, ok := m.sockets.m[k]; ok {
+		return s
+	}
+	a := local.Addr()
+	host := a.String()
+	if a.Is6() && !a.Is4In6() {
+		host = "[" + host + "]"
+	}
+	s := tp.String() + ":" + host + ":" + strconv.Itoa(int(local.Port()))
+	if m.sockets.m == nil {
+		m.sockets.m = map[socketKey]string{}
+	}
+	if len(m.sockets.m) < 64 {
+		m.sockets.m[k] = s
+	}
+	return s
 }

@@ -222,7 +222,19 @@ func (m *Module) NatFlag() uint32 {
 // NewRUID returns a new record unique id for a contact saved by the
 // registrar ("uloc-<start>-<pid>-<n>", hex, as Kamailio's registrar).
 func (m *Module) NewRUID() string {
-	return "uloc-" + m.ruidBase + strconv.FormatUint(m.ruidSeq.Add(1), 16)
+	var b [64]byte
+	out := append(b[:0], "uloc-"...)
+	out = append(out, m.ruidBase...)
+	return string(strconv.AppendUint(out, m.ruidSeq.Add(1), 16))
+}
+
+// NewContact returns a heap copy of c with a new registrar ruid, ready for
+// Txn.Insert.
+func (m *Module) NewContact(c *Contact) *Contact {
+	n := new(Contact)
+	*n = *c
+	n.RUID = m.NewRUID()
+	return n
 }
 
 // newRPCRUID is the ruid of a contact added by ul.add ("ulcx-...", usrloc's
