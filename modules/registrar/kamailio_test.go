@@ -266,14 +266,23 @@ type step struct {
 	name  string
 	req   req
 	sleep time.Duration
+	// keepNonce makes the credentials from the previous step's nonce
+	keepNonce bool
 	// differs, when set, is sipht's expected status line where sipht
 	// differs from Kamailio on purpose (docs/kamailio-differences.md)
 	differs string
 }
 
 func cred(kind, user, pass, realm, method, qop string) func(string) string {
+	return credAlg(kind, user, pass, realm, method, qop, "", 1)
+}
+
+func credAlg(kind, user, pass, realm, method, qop, alg string, nc int) func(string) string {
 	return func(nonce string) string {
 		chal := fmt.Sprintf(`Digest realm="%s", nonce="%s"`, realm, nonce)
+		if alg != "" {
+			chal += ", algorithm=" + alg
+		}
 		if qop != "" {
 			chal += `, qop="` + qop + `"`
 		}
@@ -281,7 +290,7 @@ func cred(kind, user, pass, realm, method, qop string) func(string) string {
 		if err != nil {
 			panic(err)
 		}
-		cr, err := digest.Digest(ch, digest.Options{Method: method, URI: "sip:" + diffRealm, Username: user, Password: pass, Count: 1, Cnonce: "0a4f113b"})
+		cr, err := digest.Digest(ch, digest.Options{Method: method, URI: "sip:" + diffRealm, Username: user, Password: pass, Count: nc, Cnonce: "0a4f113b"})
 		if err != nil {
 			panic(err)
 		}
@@ -421,17 +430,53 @@ modparam("registrar", "method_filtering", 1)
 modparam("registrar", "append_branches", 0)
 `
 
+type stepGroup struct {
+	name  string
+	steps []step
+}
+
 func TestDifferentialKamailio(t *testing.T) {
-	kdir, sdir := t.TempDir(), t.TempDir()
+	kdir, sdir, kam, sip, s := startPair(t, diffParams)
+	runGroups(t, kam, sip, []stepGroup{{"auth", authSteps()}, {"registrar", registrarSteps()}})
+	kamcmdUL(t, kdir, sdir, s)
+}
+
+// TestDifferentialKamailioSHA256 compares SHA-256 digests, nonce_count
+// and one_time_nonce.
+func TestDifferentialKamailioSHA256(t *testing.T) {
+	_, _, kam, sip, _ := startPair(t, `modparam("auth", "algorithm", "SHA-256")
+modparam("auth", "nonce_count", 1)
+modparam("auth", "one_time_nonce", 1)
+modparam("auth_db", "calculate_ha1", 1)
+modparam("auth_db", "password_column", "password")
+`)
+	sha := func(qop string, nc int) func(string) string {
+		return credAlg("Authorization", "alice", "secret", diffRealm, "REGISTER", qop, "SHA-256", nc)
+	}
+	runGroups(t, kam, sip, []stepGroup{{"sha256", []step{
+		{name: "challenge", req: req{test: "chal0"}},
+		{name: "challenge qop", req: req{test: "chal1"}},
+		{name: "valid", req: req{test: "check", creds: sha("", 1)}},
+		{name: "one-time nonce reused", keepNonce: true, req: req{test: "check", creds: sha("", 1)}},
+		{name: "qop nc 1", req: req{test: "check", creds: sha("auth", 1)}},
+		{name: "qop nc 1 again (replay)", keepNonce: true, req: req{test: "check", creds: sha("auth", 1)}},
+		{name: "qop nc 2", keepNonce: true, req: req{test: "check", creds: sha("auth", 2)}},
+		{name: "MD5 credentials", req: req{test: "check", creds: cred("Authorization", "alice", "secret", diffRealm, "REGISTER", "")}},
+		{name: "wrong password", req: req{test: "check", creds: credAlg("Authorization", "alice", "x", diffRealm, "REGISTER", "", "SHA-256", 1)}},
+	}}})
+}
+
+func startPair(t *testing.T, params string) (kdir, sdir string, kam, sip *side, s *servertest.Running) {
+	kdir, sdir = t.TempDir(), t.TempDir()
 	seedDB(t, kdir)
 	seedDB(t, sdir)
-	k := kamrun.Start(t, kamailioConfig(diffParams), kdir)
-	s := servertest.Start(t, siphtConfig(sdir, diffParams))
-	kam, sip := newSide(t, "kamailio", k.UDP), newSide(t, "sipht", s.UDP)
-	for _, group := range []struct {
-		name  string
-		steps []step
-	}{{"auth", authSteps()}, {"registrar", registrarSteps()}} {
+	k := kamrun.Start(t, kamailioConfig(params), kdir)
+	s = servertest.Start(t, siphtConfig(sdir, params))
+	return kdir, sdir, newSide(t, "kamailio", k.UDP), newSide(t, "sipht", s.UDP), s
+}
+
+func runGroups(t *testing.T, kam, sip *side, groups []stepGroup) {
+	for _, group := range groups {
 		t.Run(group.name, func(t *testing.T) {
 			for _, st := range group.steps {
 				if st.sleep > 0 {
@@ -440,7 +485,7 @@ func TestDifferentialKamailio(t *testing.T) {
 					kam.challenge()
 					sip.challenge()
 					time.Sleep(st.sleep)
-				} else if st.req.creds != nil {
+				} else if st.req.creds != nil && !st.keepNonce {
 					kam.challenge()
 					sip.challenge()
 				}
@@ -474,6 +519,9 @@ func TestDifferentialKamailio(t *testing.T) {
 			}
 		})
 	}
+}
+
+func kamcmdUL(t *testing.T, kdir, sdir string, s *servertest.Running) {
 	t.Run("kamcmd ul", func(t *testing.T) {
 		sock := filepath.Join(sdir, "ctl")
 		ln, err := binrpc.Listen(context.Background(), "unixs:"+sock, binrpc.Options{Registry: s.Srv.RPC})
