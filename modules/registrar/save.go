@@ -3,11 +3,11 @@ package registrar
 import (
 	"math/rand/v2"
 	"net/netip"
-	"sync"
-	"unsafe"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"unsafe"
 
 	"github.com/emiago/sipgo/sip"
 
