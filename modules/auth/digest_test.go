@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -52,7 +54,7 @@ func TestParseCredentials(t *testing.T) {
 // without qop.
 func TestResponseMatchesIcholyDigest(t *testing.T) {
 	for _, alg := range []Algorithm{MD5, SHA256} {
-		for _, qop := range []string{"", "auth"} {
+		for _, qop := range []string{"", "auth", "auth-int"} {
 			chal := `Digest realm="example.com", nonce="n0nce", algorithm=` + alg.String()
 			if qop != "" {
 				chal += `, qop="` + qop + `"`
@@ -61,8 +63,10 @@ func TestResponseMatchesIcholyDigest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			body := []byte("v=0\r\n")
 			cred, err := digest.Digest(ch, digest.Options{Method: "REGISTER", URI: "sip:example.com", Username: "alice",
-				Password: "secret", Count: 1, Cnonce: "c1"})
+				Password: "secret", Count: 1, Cnonce: "c1",
+				GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,13 +76,13 @@ func TestResponseMatchesIcholyDigest(t *testing.T) {
 			}
 			var buf [64]byte
 			ha1 := string(alg.HA1(buf[:], "alice", "example.com", "secret"))
-			ok, malformed := alg.CheckResponse(ha1, &c, "REGISTER", nil)
+			ok, malformed := alg.CheckResponse(ha1, &c, "REGISTER", body)
 			if !ok || malformed {
 				t.Errorf("%s qop=%q: response not accepted (%q)", alg, qop, cred.String())
 			}
 			bad := c
 			bad.Response = strings.Repeat("0", alg.HexLen())
-			if ok, _ := alg.CheckResponse(ha1, &bad, "REGISTER", nil); ok {
+			if ok, _ := alg.CheckResponse(ha1, &bad, "REGISTER", body); ok {
 				t.Errorf("%s: a wrong response was accepted", alg)
 			}
 			if _, malformed := alg.CheckResponse(ha1, &Credentials{Response: "abc"}, "REGISTER", nil); !malformed {

@@ -315,6 +315,16 @@ request_route {
 		t_reply("299", "rc=$var(rc) chal=$(avp(digest_challenge){s.len})");
 		exit;
 	}
+	if (t_hdr("X-Test", "pvstale")) {
+		pv_www_authenticate("` + realm + `", "secret", "2");
+		$var(rc) = $rc;
+		if ($avp(digest_challenge) =~ "stale=true") {
+			t_reply("299", "rc=$var(rc) stale");
+		} else {
+			t_reply("299", "rc=$var(rc) fresh");
+		}
+		exit;
+	}
 	if (t_hdr("X-Test", "pvcheck")) {
 		pv_auth_check("` + realm + `", "secret", "0", "1");
 		t_reply("299", "rc=$rc");
@@ -367,7 +377,18 @@ request_route {
 	if rc := checkRC(t, cl, "consume", nil); rc != -1 {
 		t.Errorf("consume_credentials without authentication: %d", rc)
 	}
-	rep := cl.c.Do(t, request("REGISTER", cl.uri, "alice", "X-Test: pvproxy"))
+	past := time.Now().Add(-time.Hour)
+	old, _ := auth.NewNonces(auth.NonceOptions{Secret: []byte("test-secret"), Now: func() time.Time { return past }})
+	rep := cl.c.Do(t, request("REGISTER", cl.uri, "alice", "X-Test: pvstale",
+		"Authorization: "+credentials(t, digestOpts{user: "alice", pass: "secret", realm: realm, nonce: old.New(nil), method: "REGISTER", uri: cl.uri})))
+	if got := firstLine(rep); got != "SIP/2.0 299 rc=-4 stale" {
+		t.Errorf("pv_www_authenticate with a stale nonce and flag 2: %q, want the challenge AVP with stale=true", got)
+	}
+	rep = cl.c.Do(t, request("REGISTER", cl.uri, "alice", "X-Test: pvstale"))
+	if got := firstLine(rep); got != "SIP/2.0 299 rc=-5 fresh" {
+		t.Errorf("pv_www_authenticate without credentials and flag 2: %q", got)
+	}
+	rep = cl.c.Do(t, request("REGISTER", cl.uri, "alice", "X-Test: pvproxy"))
 	if got := firstLine(rep); !strings.HasPrefix(got, "SIP/2.0 299 rc=-5 chal=") || strings.HasSuffix(got, "chal=0") {
 		t.Errorf("pv_proxy_authenticate with flag 4 and no credentials: %q (want rc=-5 and a challenge AVP)", got)
 	}
