@@ -325,6 +325,15 @@ request_route {
 		}
 		exit;
 	}
+	if (t_hdr("X-Test", "getwww")) {
+		auth_get_www_authenticate("` + realm + `", "1", "$var(h)");
+		if ($var(h) =~ "^WWW-Authenticate: Digest realm=\"` + realm + `\", nonce=\"[^\"]+\", qop=\"auth\"\r\n$") {
+			t_reply("299", "rc=$rc ok");
+		} else {
+			t_reply("299", "rc=$rc bad");
+		}
+		exit;
+	}
 	if (t_hdr("X-Test", "pvcheck")) {
 		pv_auth_check("` + realm + `", "secret", "0", "1");
 		t_reply("299", "rc=$rc");
@@ -388,6 +397,9 @@ request_route {
 	if got := firstLine(rep); got != "SIP/2.0 299 rc=-5 fresh" {
 		t.Errorf("pv_www_authenticate without credentials and flag 2: %q", got)
 	}
+	if got := firstLine(cl.c.Do(t, request("REGISTER", cl.uri, "alice", "X-Test: getwww"))); got != "SIP/2.0 299 rc=1 ok" {
+		t.Errorf("auth_get_www_authenticate: %q", got)
+	}
 	rep = cl.c.Do(t, request("REGISTER", cl.uri, "alice", "X-Test: pvproxy"))
 	if got := firstLine(rep); !strings.HasPrefix(got, "SIP/2.0 299 rc=-5 chal=") || strings.HasSuffix(got, "chal=0") {
 		t.Errorf("pv_proxy_authenticate with flag 4 and no credentials: %q (want rc=-5 and a challenge AVP)", got)
@@ -422,4 +434,44 @@ request_route {
 func ha1(realm string) string {
 	var buf [64]byte
 	return string(auth.MD5.HA1(buf[:], "alice", realm, "secret"))
+}
+
+// TestAuthInfoHeader: with add_authinfo_hdr the 200 OK of save() carries
+// Authentication-Info (rspauth is the response digest with an empty
+// method).
+func TestAuthInfoHeader(t *testing.T) {
+	b := dbtest.SQLite(t)
+	seedUsers(t, b.DB)
+	r := servertest.Start(t, `#!KAMAILIO
+listen=udp:127.0.0.1:0
+loadmodule "modtest"
+loadmodule "auth"
+loadmodule "auth_db"
+loadmodule "usrloc"
+loadmodule "registrar"
+modparam("auth", "add_authinfo_hdr", 1)
+modparam("auth_db", "db_url", "`+b.URL+`")
+request_route {
+	if (!auth_check("`+realm+`", "subscriber", "1")) {
+		auth_challenge("`+realm+`", "1");
+		exit;
+	}
+	save("location");
+}
+`)
+	cl := &client{t: t, c: servertest.Dial(t, r.UDP), uri: "sip:" + realm}
+	n := cl.challenge()
+	rep := cl.c.Do(t, request("REGISTER", cl.uri, "alice", "Contact: <sip:alice@127.0.0.2>",
+		"Authorization: "+credentials(t, digestOpts{user: "alice", pass: "secret", realm: realm, nonce: n, method: "REGISTER", uri: cl.uri, qop: "auth"})))
+	if servertest.Status(rep) != 200 {
+		t.Fatalf("%s", rep)
+	}
+	var buf [64]byte
+	ha1 := string(auth.MD5.HA1(buf[:], "alice", realm, "secret"))
+	cr := auth.Credentials{Nonce: n, URI: cl.uri, NC: "00000001", CNonce: "0a4f113b", QOPText: "auth", QOP: auth.QOPAuth}
+	rsp := string(auth.MD5.Response(buf[:], ha1, &cr, "", nil))
+	want := `nextnonce="` + n + `", qop=auth, rspauth="` + rsp + `", cnonce="0a4f113b", nc=00000001`
+	if got := servertest.Header(rep, "Authentication-Info"); got != want {
+		t.Errorf("Authentication-Info:\n got %s\nwant %s", got, want)
+	}
 }

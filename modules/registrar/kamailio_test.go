@@ -18,7 +18,7 @@ import (
 	"github.com/sipht/sipht/internal/rpc/binrpc"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/testutil"
-	_ "github.com/sipht/sipht/modules/auth"
+	"github.com/sipht/sipht/modules/auth"
 	_ "github.com/sipht/sipht/modules/auth_db"
 	_ "github.com/sipht/sipht/modules/db_sqlite"
 	"github.com/sipht/sipht/modules/internal/kamrun"
@@ -66,6 +66,8 @@ func routes() []route {
 	add("wwwchal", route{kamailio: `www_challenge("` + diffRealm + `", "0");`, sipht: `www_challenge("` + diffRealm + `", "0");`})
 	add("proxychal", route{kamailio: `proxy_challenge("` + diffRealm + `", "1");`, sipht: `proxy_challenge("` + diffRealm + `", "1");`})
 	add("save", route{kamailio: `save("location");`, sipht: `save("location");`})
+	authSave := `if (!auth_check("` + diffRealm + `", "subscriber", "1")) { auth_challenge("` + diffRealm + `", "1"); exit; } save("location");`
+	add("authsave", route{kamailio: authSave, sipht: authSave})
 	add("save-norpl", rcReply(`save("location", "2")`))
 	add("lookup", route{kamailio: `lookup("location"); $var(rc) = $rc; sl_send_reply("299", "rc=$var(rc) ru=$ru du=$du");`,
 		sipht: `lookup("location"); t_route_reply("299");`})
@@ -242,6 +244,7 @@ var (
 	tagRE     = regexp.MustCompile(`(?m)^(To: [^\r\n]*;tag=)[^;\r\n]+`)
 	serverRE  = regexp.MustCompile(`(?m)^Server: [^\r\n]*\r\n`)
 	expiresRE = regexp.MustCompile(`expires=(\d+)`)
+	rspauthRE = regexp.MustCompile(`rspauth="[0-9a-f]+"`)
 )
 
 // normalize removes what legitimately differs: the client address, the
@@ -253,6 +256,7 @@ func (s *side) normalize(rep string) (string, []int) {
 	rep = tagRE.ReplaceAllString(rep, "${1}<tag>")
 	rep = nonceRE.ReplaceAllString(rep, `nonce="<nonce>"`)
 	rep = serverRE.ReplaceAllString(rep, "")
+	rep = rspauthRE.ReplaceAllString(rep, `rspauth="<rspauth>"`)
 	var exp []int
 	rep = expiresRE.ReplaceAllStringFunc(rep, func(m string) string {
 		n, _ := strconv.Atoi(m[len("expires="):])
@@ -464,6 +468,38 @@ modparam("auth_db", "password_column", "password")
 		{name: "MD5 credentials", req: req{test: "check", creds: cred("Authorization", "alice", "secret", diffRealm, "REGISTER", "")}},
 		{name: "wrong password", req: req{test: "check", creds: credAlg("Authorization", "alice", "x", diffRealm, "REGISTER", "", "SHA-256", 1)}},
 	}}})
+}
+
+// TestDifferentialKamailioAuthInfo compares the Authentication-Info header
+// of add_authinfo_hdr on save()'s 200 OK.
+func TestDifferentialKamailioAuthInfo(t *testing.T) {
+	_, _, kam, sip, _ := startPair(t, `modparam("auth", "add_authinfo_hdr", 1)
+modparam("auth_db", "calculate_ha1", 1)
+modparam("auth_db", "password_column", "password")
+`)
+	runGroups(t, kam, sip, []stepGroup{{"authinfo", []step{
+		{name: "challenge", req: req{test: "authsave"}},
+		{name: "qop auth", req: req{test: "authsave", hdrs: contact("<sip:alice@127.0.0.2>"),
+			creds: cred("Authorization", "alice", "secret", diffRealm, "REGISTER", "auth")}},
+		{name: "no qop", req: req{test: "authsave", hdrs: contact("<sip:alice@127.0.0.2>"),
+			creds: cred("Authorization", "alice", "secret", diffRealm, "REGISTER", "")}},
+		{name: "wrong password", req: req{test: "authsave", hdrs: contact("<sip:alice@127.0.0.2>"),
+			creds: cred("Authorization", "alice", "bad", diffRealm, "REGISTER", "auth")}},
+	}}})
+	// rspauth as Kamailio computes it, checked with sipht's formula
+	kam.challenge()
+	rep := kam.do(kam.build(req{test: "authsave", hdrs: contact("<sip:alice@127.0.0.2>"),
+		creds: cred("Authorization", "alice", "secret", diffRealm, "REGISTER", "auth")}))
+	m := regexp.MustCompile(`rspauth="([0-9a-f]+)"`).FindStringSubmatch(rep)
+	if m == nil {
+		t.Fatalf("no rspauth in %q", rep)
+	}
+	var buf [64]byte
+	ha1 := string(auth.MD5.HA1(buf[:], "alice", diffRealm, "secret"))
+	cr := auth.Credentials{Nonce: kam.nonce, URI: "sip:" + diffRealm, NC: "00000001", CNonce: "0a4f113b", QOPText: "auth", QOP: auth.QOPAuth}
+	if want := string(auth.MD5.Response(buf[:], ha1, &cr, "", nil)); m[1] != want {
+		t.Errorf("Kamailio's rspauth %s, sipht computes %s", m[1], want)
+	}
 }
 
 func startPair(t *testing.T, params string) (kdir, sdir string, kam, sip *side, s *servertest.Running) {

@@ -95,6 +95,29 @@ func TestBranchesAndReplace(t *testing.T) {
 	}
 }
 
+func TestReceivedAVP(t *testing.T) {
+	r := servertest.Start(t, `#!KAMAILIO
+listen=udp:127.0.0.1:0
+loadmodule "modtest"
+loadmodule "usrloc"
+loadmodule "registrar"
+modparam("registrar", "received_avp", "$avp(rcv)")
+modparam("registrar", "received_param", "rcv")
+request_route {
+	if (t_hdr("X-Test", "save")) { $avp(rcv) = "sip:192.0.2.1:5070"; save("location"); exit; }
+	if (t_hdr("X-Test", "lookup")) { lookup("location"); t_route_reply("299"); exit; }
+}
+`)
+	c := &regClient{t: t, c: servertest.Dial(t, r.UDP)}
+	rep := c.do("REGISTER", "nat", "save", "Contact: <sip:n@10.0.0.1:5060>")
+	if got := servertest.Header(rep, "Contact"); got != `<sip:n@10.0.0.1:5060>;expires=3600;rcv="sip:192.0.2.1:5070"` {
+		t.Errorf("Contact %q", got)
+	}
+	if got := firstLine(c.do("INVITE", "nat", "lookup")); got != "SIP/2.0 299 rc=1 ru=sip:n@10.0.0.1:5060 du=sip:192.0.2.1:5070" {
+		t.Errorf("lookup: %s", got)
+	}
+}
+
 func TestMinExpiresModeAndRetryAfter(t *testing.T) {
 	_, c := startReg(t, `modparam("registrar", "min_expires_mode", 1)
 modparam("registrar", "max_contacts", 1)
