@@ -89,6 +89,7 @@ type Module struct {
 	Nonces *Nonces
 
 	host   *module.Host
+	stats  counters
 	slot   script.Slot[msgState]
 	chalPV *script.PV // $digest_challenge (challenge_attr), resolved on first use
 	pvErr  error
@@ -215,6 +216,9 @@ func (m *Module) Init(h *module.Host) error {
 		return err
 	}
 	m.slot = script.NewSlot[msgState](h.Script, nil, func(s *msgState) { *s = msgState{} })
+	if err := m.registerMetrics(h.Metrics); err != nil {
+		return err
+	}
 	return m.declare(h.Script)
 }
 
@@ -425,6 +429,7 @@ func (m *Module) SendChallenge(c *script.Ctx, kind HeaderKind, realm string, qop
 		c.Log.Error("auth: cannot send challenge", "code", code, "err", err)
 		return -3
 	}
+	m.stats.challenges[code/407].Add(1)
 	return 1
 }
 

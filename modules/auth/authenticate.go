@@ -39,6 +39,12 @@ type HA1Func func(cr *Credentials, realm string) (ha1 string, code int)
 // script gives another). The returned credentials (nil when none were
 // looked at) stay valid while the message is processed.
 func (m *Module) Authenticate(c *script.Ctx, realm string, kind HeaderKind, method string, ha1 HA1Func) (int, *Credentials) {
+	code, cr := m.authenticate(c, realm, kind, method, ha1)
+	m.stats.result(code)
+	return code, cr
+}
+
+func (m *Module) authenticate(c *script.Ctx, realm string, kind HeaderKind, method string, ha1 HA1Func) (int, *Credentials) {
 	msg := c.Msg
 	if msg == nil || msg.Req == nil {
 		return CodeError, nil

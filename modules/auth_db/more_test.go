@@ -474,4 +474,37 @@ request_route {
 	if got := servertest.Header(rep, "Authentication-Info"); got != want {
 		t.Errorf("Authentication-Info:\n got %s\nwant %s", got, want)
 	}
+	// the modules' metrics
+	mfs, err := r.Srv.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range mt.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			if c := mt.GetCounter(); c != nil {
+				got[key] = c.GetValue()
+			} else if g := mt.GetGauge(); g != nil {
+				got[key] = g.GetValue()
+			}
+		}
+	}
+	for k, v := range map[string]float64{
+		"sipht_auth_results_total,result=ok":             1,
+		"sipht_auth_results_total,result=no_credentials": 1,
+		"sipht_auth_challenges_total,code=401":           1,
+		"sipht_registrar_accepted_total":                 1,
+		"sipht_registrar_rejected_total":                 0,
+		"sipht_usrloc_contacts,table=location":           1,
+		"sipht_usrloc_records,table=location":            1,
+		"sipht_usrloc_expired_contacts_total":            0,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
 }

@@ -20,6 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -88,6 +91,10 @@ type Module struct {
 	domains map[string]*usrloc.Domain
 	slot    script.Slot[saveReq]
 	sockets socketNames
+
+	// accepted and rejected count save() outcomes (Kamailio's
+	// registrar:accepted_regs and rejected_regs statistics)
+	accepted, rejected atomic.Uint64
 }
 
 // New returns a registrar with Kamailio's defaults.
@@ -181,6 +188,17 @@ func (m *Module) Init(h *module.Host) error {
 	}
 	for _, n := range m.ignored {
 		h.Log.Debug("modparam has no effect in sipht", "param", n)
+	}
+	if h.Metrics != nil {
+		err := h.Metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sipht_registrar_accepted_total",
+			Help: "REGISTER requests save() accepted."}, func() float64 { return float64(m.accepted.Load()) }))
+		if err == nil {
+			err = h.Metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sipht_registrar_rejected_total",
+				Help: "REGISTER requests save() rejected."}, func() float64 { return float64(m.rejected.Load()) }))
+		}
+		if err != nil {
+			return err
+		}
 	}
 	// save()'s state is kept per worker and reused, so the slices it
 	// parses into keep their capacity

@@ -152,6 +152,7 @@ func (m *Module) Save(c *script.Ctx, d *usrloc.Domain, flags int, uri string) in
 	*r = saveReq{m: m, c: c, msg: msg, now: m.ul.Now(), flags: flags, contacts: r.contacts[:0], contactHdr: r.contactHdr[:0]}
 	ret := r.run(d, uri)
 	if ret > 0 {
+		m.accepted.Add(1)
 		if flags&SaveNoReply == 0 && c.RouteType()&(script.RequestRoute|script.FailureRoute) != 0 {
 			if err := r.reply(); err != nil {
 				c.Log.Error("registrar: failed to send the reply", "err", err)
@@ -160,6 +161,7 @@ func (m *Module) Save(c *script.Ctx, d *usrloc.Domain, flags int, uri string) in
 		}
 		return ret
 	}
+	m.rejected.Add(1)
 	if c.RouteType()&script.RequestRoute != 0 && flags&SaveNoReply == 0 {
 		if err := r.reply(); err != nil {
 			c.Log.Error("registrar: failed to send the reply", "err", err)

@@ -63,7 +63,9 @@ type Module struct {
 	ruidBase string // "<start>-<pid>-"
 	ruidSeq  atomic.Uint64
 	ulcxSeq  atomic.Uint64
-	started  bool
+	// expiredTotal counts contacts removed by the timer
+	expiredTotal atomic.Uint64
+	started      bool
 }
 
 // New returns a usrloc module with Kamailio's defaults.
@@ -146,6 +148,11 @@ func (m *Module) Init(h *module.Host) error {
 		m.RegisterDomain(name)
 	}
 	m.ruidBase = fmt.Sprintf("%x-%x-", uint32(m.now()), os.Getpid())
+	if h.Metrics != nil {
+		if err := h.Metrics.Register(newCollector(m)); err != nil {
+			return err
+		}
+	}
 	return m.registerRPC(h)
 }
 
@@ -176,6 +183,7 @@ func (m *Module) ExpireAll() int {
 	for _, d := range m.Domains() {
 		n += d.Expire(now)
 	}
+	m.expiredTotal.Add(uint64(n))
 	return n
 }
 
