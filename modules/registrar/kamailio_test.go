@@ -78,6 +78,18 @@ func routes() []route {
 
 func kamailioConfig(params string) string {
 	var b strings.Builder
+	b.WriteString(kamailioBase(params))
+	b.WriteString("request_route {\n\tif ($hdr(X-Kamrun) != $null) { sl_send_reply(\"200\", \"pong\"); exit; }\n")
+	for _, r := range routes() {
+		fmt.Fprintf(&b, "\tif ($hdr(X-Test) == \"%s\") { %s exit; }\n", r.test, r.kamailio)
+	}
+	b.WriteString("\tsl_send_reply(\"404\", \"no test\");\n}\n")
+	return b.String()
+}
+
+// kamailioBase is the Kamailio config without its routes.
+func kamailioBase(params string) string {
+	var b strings.Builder
 	b.WriteString(`#!KAMAILIO
 debug=2
 log_stderror=yes
@@ -99,15 +111,22 @@ modparam("ctl", "binrpc", "unixs:{dir}/ctl")
 modparam("auth_db", "db_url", "sqlite:///{dir}/sipht.db")
 `)
 	b.WriteString(params)
-	b.WriteString("request_route {\n\tif ($hdr(X-Kamrun) != $null) { sl_send_reply(\"200\", \"pong\"); exit; }\n")
-	for _, r := range routes() {
-		fmt.Fprintf(&b, "\tif ($hdr(X-Test) == \"%s\") { %s exit; }\n", r.test, r.kamailio)
-	}
-	b.WriteString("\tsl_send_reply(\"404\", \"no test\");\n}\n")
 	return b.String()
 }
 
 func siphtConfig(dir, params string) string {
+	var b strings.Builder
+	b.WriteString(siphtBase(dir, params))
+	b.WriteString("request_route {\n")
+	for _, r := range routes() {
+		fmt.Fprintf(&b, "\tif (t_hdr(\"X-Test\", \"%s\")) { %s exit; }\n", r.test, r.sipht)
+	}
+	b.WriteString("\tt_reply(\"404\", \"no test\");\n}\n")
+	return b.String()
+}
+
+// siphtBase is the sipht config without its routes.
+func siphtBase(dir, params string) string {
 	var b strings.Builder
 	b.WriteString(`#!KAMAILIO
 listen=udp:127.0.0.1:0
@@ -121,11 +140,6 @@ loadmodule "registrar.so"
 modparam("auth_db", "db_url", "sqlite:///` + dir + `/sipht.db")
 `)
 	b.WriteString(params)
-	b.WriteString("request_route {\n")
-	for _, r := range routes() {
-		fmt.Fprintf(&b, "\tif (t_hdr(\"X-Test\", \"%s\")) { %s exit; }\n", r.test, r.sipht)
-	}
-	b.WriteString("\tt_reply(\"404\", \"no test\");\n}\n")
 	return b.String()
 }
 
@@ -407,7 +421,9 @@ func registrarSteps() []step {
 }
 
 // seedDB writes the subscriber table both servers read.
-func seedDB(t *testing.T, dir string) {
+func seedDB(t *testing.T, dir string) { seedDBRealm(t, dir, diffRealm) }
+
+func seedDBRealm(t *testing.T, dir, domain string) {
 	d, err := db.Open(context.Background(), "sqlite:///"+filepath.Join(dir, "sipht.db"), db.Options{StartTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +434,7 @@ func seedDB(t *testing.T, dir string) {
 	}
 	subs := db.NewSubscribers(d, "subscriber")
 	for _, u := range [][2]string{{"alice", "secret"}, {"bob", "bobpass"}} {
-		if err := subs.AddUser(context.Background(), u[0], diffRealm, u[1], db.AddOptions{}); err != nil {
+		if err := subs.AddUser(context.Background(), u[0], domain, u[1], db.AddOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
