@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sipht/sipht/internal/testutil"
+	_ "github.com/sipht/sipht/modules/ctl" // kamcmd access in TestRPCOutputLikeKamailio
 	"github.com/sipht/sipht/modules/dmq/dmqtest"
 )
 

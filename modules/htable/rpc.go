@@ -326,7 +326,7 @@ func (m *Module) rpcDMQResync(c *rpc.Call) {
 		c.Fault(500, "HTable DMQ Sync Failed")
 		return
 	}
-	t.Reset()
+	t.As(dmqResetOrigin).Reset() // local only: see dmq.go
 	if err := fn(c.Context(), t.Name()); err != nil {
 		m.log.Error("htable.dmqresync failed", "table", t.Name(), "err", err)
 		c.Fault(500, "HTable DMQ Sync Failed")

@@ -1,7 +1,8 @@
 // Package dmqtest starts DMQ clusters for tests: sipht nodes in the test
 // process (each a full server loaded from a config text, which a test can
 // stop and start again) and real Kamailio 5.6 nodes from temporary
-// configs, all on 127.0.0.x loopback addresses with free ports.
+// configs, all on 127.0.0.x loopback addresses with free ports. The test
+// imports the modules its configs load (modules/all, or single ones).
 package dmqtest
 
 import (
@@ -24,8 +25,6 @@ import (
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/testutil"
 	"github.com/sipht/sipht/modules/dmq"
-
-	_ "github.com/sipht/sipht/modules/all" // the modules a config loads
 )
 
 var portMu sync.Mutex

@@ -72,7 +72,7 @@ func (r *Replicator) applyAction(t *ht.Table, ts *tstate, a *action) error {
 				exp = cur.Expire
 			}
 			if ts != nil {
-				tick := version{t: r.clk.tick(), n: r.self}
+				tick := r.tick()
 				r.putLocked(ts, a.CName, &keyState{ver: tick, base: v, exp: exp, xver: tick})
 			}
 			return ht.Mutation{Op: ht.MutSet, Value: v, Expire: exp}
@@ -98,7 +98,7 @@ func (r *Replicator) applyAction(t *ht.Table, ts *tstate, a *action) error {
 					s = &keyState{base: cur.Value}
 					sh.m[a.CName] = s
 				}
-				s.exp, s.xver = exp, version{t: r.clk.tick(), n: r.self}
+				s.exp, s.xver = exp, r.tick()
 				sh.mu.Unlock()
 			}
 			return ht.Mutation{Op: ht.MutSet, Value: cur.Value, Expire: exp}
@@ -107,7 +107,7 @@ func (r *Replicator) applyAction(t *ht.Table, ts *tstate, a *action) error {
 	case ActDelCell:
 		_, err := w.Update(a.CName, func(cur ht.Item, live bool) ht.Mutation {
 			if ts != nil {
-				tick := version{t: r.clk.tick(), n: r.self}
+				tick := r.tick()
 				r.putLocked(ts, a.CName, &keyState{ver: tick, dead: true, xver: tick})
 			}
 			return ht.Mutation{Op: ht.MutDelete}
@@ -178,7 +178,7 @@ func (r *Replicator) applyCells(cells []cell) {
 		}
 		_, err := t.As(ht.OriginRemote).Update(c.CName, func(cur ht.Item, live bool) ht.Mutation {
 			if ts != nil {
-				tick := version{t: r.clk.tick(), n: r.self}
+				tick := r.tick()
 				r.putLocked(ts, c.CName, &keyState{ver: tick, base: v, exp: exp, xver: tick})
 			}
 			return ht.Mutation{Op: ht.MutSet, Value: v, Expire: exp}

@@ -138,9 +138,10 @@ type Replicator struct {
 	sch  *dmq.Channel
 	o    Options
 	log  *slog.Logger
-	ids  *idTable
-	self uint32
-	clk  hlc
+	ids      *idTable
+	self     uint32
+	selfOnce sync.Once
+	clk      hlc
 
 	tables  map[string]*tstate
 	byTable map[*ht.Table]*tstate
@@ -244,9 +245,7 @@ func (r *Replicator) Stats() *Stats { return &r.stats }
 // Start starts the senders and the anti-entropy loop. The dmq module must
 // be started (its node id is known then).
 func (r *Replicator) Start(ctx context.Context) error {
-	self := r.d.Self()
-	id, _ := r.ids.intern(self.URI.String() + "#" + r.d.Incarnation())
-	r.self = id
+	r.selfID()
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.started.Store(true)
 	r.wg.Add(3)
@@ -273,6 +272,20 @@ func (r *Replicator) Stop() {
 
 func (r *Replicator) now() int64 { return r.o.Now().Unix() }
 
+// selfID returns this node's id ("sip:host:port#incarnation"), interned on
+// first use: the dmq module must have been initialised (every module's
+// Init runs before any change can be made or received).
+func (r *Replicator) selfID() uint32 {
+	r.selfOnce.Do(func() {
+		self := r.d.Self()
+		r.self, _ = r.ids.intern(self.URI.String() + "#" + r.d.Incarnation())
+	})
+	return r.self
+}
+
+// tick returns a new version written by this node.
+func (r *Replicator) tick() version { return version{t: r.clk.tick(), n: r.selfID()} }
+
 // ---------------------------------------------------------------------
 // Local changes
 
@@ -291,7 +304,7 @@ func (r *Replicator) onChange(c *ht.Change) {
 		// bulk ones still need their states adjusted
 		switch c.Op {
 		case ht.OpRemoved:
-			r.tombstone(ts, c.Key, version{t: r.clk.tick(), n: r.self})
+			r.tombstone(ts, c.Key, r.tick())
 		case ht.OpReset:
 			r.clearTable(ts)
 		}
@@ -324,7 +337,7 @@ func (r *Replicator) localChange(ts *tstate, c *ht.Change, kam bool) {
 	}
 	switch c.Op {
 	case ht.OpSet, ht.OpImport:
-		v := version{t: r.clk.tick(), n: r.self}
+		v := r.tick()
 		r.setState(ts, c.Key, &keyState{ver: v, base: c.Value, exp: c.Expire, xver: v})
 		r.markDirty(ts, c.Key)
 		queueKam(kevent{act: ActSetCell, ts: ts, key: c.Key, val: c.Value})
@@ -336,7 +349,7 @@ func (r *Replicator) localChange(ts *tstate, c *ht.Change, kam bool) {
 		r.markDirty(ts, c.Key)
 		queueKam(kevent{act: ActSetCell, ts: ts, key: c.Key, val: c.Value})
 	case ht.OpDelete:
-		r.tombstone(ts, c.Key, version{t: r.clk.tick(), n: r.self})
+		r.tombstone(ts, c.Key, r.tick())
 		r.markDirty(ts, c.Key)
 		queueKam(kevent{act: ActDelCell, ts: ts, key: c.Key})
 	case ht.OpSetExpire:
@@ -351,12 +364,12 @@ func (r *Replicator) localChange(ts *tstate, c *ht.Change, kam bool) {
 				s = &keyState{}
 				sh.m[c.Key] = s
 			}
-			s.exp, s.xver = c.Expire, version{t: r.clk.tick(), n: r.self}
+			s.exp, s.xver = c.Expire, r.tick()
 			sh.mu.Unlock()
 			r.markDirty(ts, c.Key)
 		}
 	case ht.OpRemoved:
-		r.tombstone(ts, c.Key, version{t: r.clk.tick(), n: r.self})
+		r.tombstone(ts, c.Key, r.tick())
 		r.markDirty(ts, c.Key)
 		switch c.Match.Op {
 		case ht.MatchRegex, ht.MatchPrefix:
@@ -373,9 +386,9 @@ func (r *Replicator) localChange(ts *tstate, c *ht.Change, kam bool) {
 		case ht.MatchPrefix:
 			queueKam(kevent{act: ActRmCellSw, ts: ts, pattern: c.Match.Pattern, values: c.Match.Values})
 		}
-		r.queueOp(opRec{ts: ts, ver: version{t: r.clk.tick(), n: r.self}, rm: true, m: c.Match})
+		r.queueOp(opRec{ts: ts, ver: r.tick(), rm: true, m: c.Match})
 	case ht.OpReset:
-		v := version{t: r.clk.tick(), n: r.self}
+		v := r.tick()
 		r.clearTable(ts)
 		ts.floorMu.Lock()
 		if r.ids.cmp(v, ts.floor) > 0 {
@@ -412,7 +425,7 @@ func (r *Replicator) addState(ts *tstate, c *ht.Change, now int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	s := sh.m[c.Key]
-	tick := version{t: r.clk.tick(), n: r.self}
+	tick := r.tick()
 	if s == nil || s.dead || s.expired(now) || !s.base.IsInt() {
 		// a new generation of the counter, started from initval (or from
 		// a value the table had without us knowing its history)
@@ -424,11 +437,11 @@ func (r *Replicator) addState(ts *tstate, c *ht.Change, now int64) {
 			ts.ntomb.Add(-1)
 		}
 		ns := &keyState{ver: epoch, base: ht.Int(c.Value.Int() - c.Delta), exp: c.Expire, xver: tick}
-		ns.addContrib(r.self, c.Delta)
+		ns.addContrib(r.selfID(), c.Delta)
 		sh.m[c.Key] = ns
 		return
 	}
-	s.addContrib(r.self, c.Delta)
+	s.addContrib(r.selfID(), c.Delta)
 	if s.value().Int() != c.Value.Int() {
 		s.base = ht.Int(c.Value.Int() - s.sum())
 	}
