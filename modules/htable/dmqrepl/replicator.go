@@ -132,12 +132,12 @@ type opRec struct {
 // Replicator replicates the tables with dmqreplicate of a registry
 // through a dmq module.
 type Replicator struct {
-	reg  *ht.Registry
-	d    *dmq.Module
-	kch  *dmq.Channel
-	sch  *dmq.Channel
-	o    Options
-	log  *slog.Logger
+	reg      *ht.Registry
+	d        *dmq.Module
+	kch      *dmq.Channel
+	sch      *dmq.Channel
+	o        Options
+	log      *slog.Logger
 	ids      *idTable
 	self     uint32
 	selfOnce sync.Once
