@@ -140,7 +140,10 @@
 // with RFC 3261 Timer E retransmissions (T1 doubling to T2, T2 once a
 // provisional reply came), over TCP once on a reused or new connection; it
 // gives up after ClientConfig.Timeout (default 5 s, not Timer F's 32 s). At
-// most ClientConfig.MaxPending calls wait at once. Requests up to 65,507
+// most ClientConfig.MaxPending calls wait at once. Begin + Call.Wait split
+// Do: Begin returns once the request is on the wire, so a sender can keep
+// several requests to one peer in order on the wire while their replies
+// are awaited concurrently (DMQ does). Requests up to 65,507
 // bytes go over UDP (no MTU limit is imposed); larger ones need TCP.
 //
 // # Limits
