@@ -634,3 +634,14 @@ func (m *Module) Active() []Target {
 
 // Info returns a snapshot of node n.
 func (m *Module) Info(n *Node) NodeInfo { return n.Info(&m.list) }
+
+// QueueLen returns how many messages wait in node n's send queue.
+func (m *Module) QueueLen(n *Node) int {
+	m.sendMu.Lock()
+	s := m.senders[n]
+	m.sendMu.Unlock()
+	if s == nil {
+		return 0
+	}
+	return len(s.q)
+}

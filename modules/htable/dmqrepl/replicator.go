@@ -43,7 +43,7 @@ type Options struct {
 	// Kamailio nodes later get a full bulk sync.
 	EventQueue int
 	// MaxDirty bounds the keys waiting to be sent to sipht nodes (default
-	// 1,000,000); beyond it a digest comparison catches up.
+	// 200,000); beyond it a digest comparison catches up.
 	MaxDirty int
 	// Logger receives warnings; default: discard.
 	Logger *slog.Logger
@@ -69,7 +69,7 @@ func (o *Options) defaults() {
 		o.EventQueue = 65536
 	}
 	if o.MaxDirty <= 0 {
-		o.MaxDirty = 1_000_000
+		o.MaxDirty = 200_000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -78,6 +78,9 @@ func (o *Options) defaults() {
 		o.Now = time.Now
 	}
 }
+
+// maxExtBacklog bounds the extension batches queued for one node.
+const maxExtBacklog = 256
 
 // nShards splits each table's key states.
 const nShards = 64
@@ -698,6 +701,13 @@ func (r *Replicator) extLoop() {
 				return
 			}
 			for _, t := range targets {
+				if r.d.QueueLen(t.Node) >= maxExtBacklog {
+					// the node does not keep up: stop piling up batches
+					// (up to 60 KB each) and repair by digest later
+					r.stats.DirtyDropped.Add(1)
+					r.wantAE(t.Node)
+					continue
+				}
 				r.sendExt(t.Node, body)
 			}
 		}
