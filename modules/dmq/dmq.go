@@ -114,6 +114,7 @@ type Module struct {
 
 	sendMu  sync.Mutex
 	senders map[*Node]*nodeSender
+	control map[*Node]int // node-list messages in flight
 	sendWG  sync.WaitGroup
 
 	metrics *metrics

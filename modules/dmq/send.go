@@ -188,6 +188,9 @@ func (c *Channel) Send(n *Node, body []byte, contentType string, o SendOptions) 
 	if !m.started.Load() {
 		return ErrNotRunning
 	}
+	if c == m.notify {
+		return m.sendControl(n, body, contentType, o)
+	}
 	s := m.sender(n)
 	if s == nil {
 		return ErrNotRunning
@@ -644,4 +647,53 @@ func (m *Module) QueueLen(n *Node) int {
 		return 0
 	}
 	return len(s.q)
+}
+
+// maxControl bounds the node-list messages in flight to one node.
+const maxControl = 4
+
+// sendControl sends a node-list message (notification, ping) at once,
+// beside the node's data queue, so that a node whose queue is backed up is
+// still pinged and can be found dead.
+func (m *Module) sendControl(n *Node, body []byte, ctype string, o SendOptions) error {
+	m.sendMu.Lock()
+	if m.control == nil {
+		m.control = map[*Node]int{}
+	}
+	if m.control[n] >= maxControl {
+		m.sendMu.Unlock()
+		m.metrics.queueDrops.Add(1)
+		if o.Done != nil {
+			o.Done(n, 0, nil, ErrQueueFull)
+		}
+		return ErrQueueFull
+	}
+	m.control[n]++
+	m.sendMu.Unlock()
+	release := func() {
+		m.sendMu.Lock()
+		if m.control[n]--; m.control[n] <= 0 {
+			delete(m.control, n)
+		}
+		m.sendMu.Unlock()
+	}
+	call, err := m.begin(m.notify, n, body, ctype, o.MaxForwards, o.PreferTCP)
+	if err != nil {
+		release()
+		m.metrics.sent(m.notify.peer.Channel, "error")
+		if o.Done != nil {
+			o.Done(n, 0, nil, err)
+		}
+		return err
+	}
+	m.sendWG.Add(1)
+	go func() {
+		defer m.sendWG.Done()
+		code, res, err := m.wait(m.ctx, m.notify, call)
+		release()
+		if o.Done != nil {
+			o.Done(n, code, res, err)
+		}
+	}()
+	return nil
 }

@@ -1,12 +1,17 @@
 package dmq_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipht/sipht/modules/dmq"
 	"github.com/sipht/sipht/modules/dmq/dmqtest"
@@ -204,5 +209,65 @@ func TestBadInput(t *testing.T) {
 	}
 	if c := n.DMQ().Counts()["recv/<unknown>/404"]; c != 1 {
 		t.Errorf("404s counted %d", c)
+	}
+}
+
+// KDMQ requests to a node that stopped answering give up after
+// request_timeout (no 32 s transaction), a full queue drops and counts,
+// and nothing lingers afterwards; the silent node is disabled, then
+// deleted.
+func TestDeadNodeBounded(t *testing.T) {
+	n := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.37",
+		DMQParams: []string{`"request_timeout", 300`, `"queue_size", 500`, `"window", 16`, `"ping_interval", 1`}})
+	ch, err := n.DMQ().Register(dmq.Peer{Channel: "htable", Handle: func(*dmq.Request) dmq.Response { return dmq.RespOK }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newFakePeer(t, "127.0.0.38")
+	p.join(n)
+	p.conn.Close() // silent from now on
+	base := runtime.NumGoroutine()
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var drops int
+	start := time.Now()
+	for i := 0; i < 2000; i++ {
+		ch.Broadcast([]byte(`{"action":1}`), "application/json", dmq.SendOptions{Done: func(_ *dmq.Node, code int, _ *sip.Response, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if errors.Is(err, dmq.ErrQueueFull) {
+				drops++
+				return
+			}
+			codes[code]++
+		}})
+	}
+	dmqtest.Eventually(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		total := drops
+		for _, c := range codes {
+			total += c
+		}
+		return total >= 2000 || statusOf(n.DMQ(), "sip:"+p.addr) == "absent"
+	}, "outcomes: %v drops %d", codes, drops)
+	elapsed := time.Since(start)
+	mu.Lock()
+	t.Logf("after %v: codes %v, dropped %d", elapsed, codes, drops)
+	if drops == 0 {
+		t.Error("a 500-message queue took 2000 messages without dropping")
+	}
+	for code := range codes {
+		if code != 408 && code != 0 {
+			t.Errorf("code %d from a silent node", code)
+		}
+	}
+	mu.Unlock()
+	dmqtest.Eventually(t, 10*time.Second, func() bool { return statusOf(n.DMQ(), "sip:"+p.addr) == "absent" },
+		"silent node still %s", statusOf(n.DMQ(), "sip:"+p.addr))
+	dmqtest.Eventually(t, 10*time.Second, func() bool { return runtime.NumGoroutine() <= base+2 },
+		"goroutines %d, were %d", runtime.NumGoroutine(), base)
+	if n.DMQ().Counts()["queue_dropped"] == 0 {
+		t.Error("drops not counted")
 	}
 }
