@@ -1,6 +1,7 @@
 package dmq
 
 import (
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,7 +157,7 @@ func workerFor(msg *sipio.Msg, n int) int {
 // robin, so two back-to-back requests of one node, such as Kamailio's
 // SET_CELL and SET_CELL_EXPIRE of htable.setxs, can overtake each other).
 // Requests of one source are handled by one DMQ worker in the order they
-// were read from the socket.
+// were read from the socket. Only channels registered with Ordered wait.
 const reorderHold = 250 * time.Microsecond
 
 // maxBatch bounds the requests a worker re-sequences at once.
@@ -164,40 +165,28 @@ const maxBatch = 256
 
 func (m *Module) worker(q chan job) {
 	defer m.workersWG.Done()
-	tm := time.NewTimer(time.Hour)
-	tm.Stop()
 	batch := make([]job, 0, maxBatch)
 	for j := range q {
 		batch = append(batch[:0], j)
-		if j.msg.Transport != sipio.TCP {
-			wait := reorderHold - time.Since(j.msg.Received)
+		if j.msg.Transport != sipio.TCP && j.ch.peer.Ordered {
+			// Collect what comes in during the hold. The wait yields
+			// instead of sleeping: timers shorter than a millisecond fire
+			// a millisecond late when the runtime waits in epoll.
 		collect:
 			for len(batch) < maxBatch {
-				if wait <= 0 {
-					select {
-					case j2, ok := <-q:
-						if !ok {
-							break collect
-						}
-						batch = append(batch, j2)
-						continue
-					default:
-						break collect
-					}
-				}
-				tm.Reset(wait)
 				select {
 				case j2, ok := <-q:
-					if !tm.Stop() {
-						<-tm.C
-					}
 					if !ok {
 						break collect
 					}
 					batch = append(batch, j2)
-				case <-tm.C:
-					wait = 0
+					continue
+				default:
 				}
+				if time.Since(j.msg.Received) >= reorderHold {
+					break
+				}
+				runtime.Gosched()
 			}
 			if len(batch) > 1 {
 				sort.SliceStable(batch, func(a, b int) bool { return batch[a].msg.Received.Before(batch[b].msg.Received) })
