@@ -1,6 +1,8 @@
 package dmq_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,5 +34,37 @@ func TestTwoSiphtNodesDiscover(t *testing.T) {
 		if !n.Local && !n.Sipht {
 			t.Errorf("a does not know b is sipht: %+v", n)
 		}
+	}
+}
+
+// multi_notify resolves the notification host name; server_socket picks
+// the sending socket.
+func TestMultiNotifyAndServerSocket(t *testing.T) {
+	portA := dmqtest.FreePort(t, "127.0.0.1")
+	a := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.1", Port: portA, DMQParams: []string{`"ping_interval", 1`}})
+	portB := dmqtest.FreePort(t, "127.0.0.4")
+	b := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.4", Port: portB,
+		Notify:    []string{fmt.Sprintf("sip:localhost:%d", portA)},
+		DMQParams: []string{`"ping_interval", 1`, `"multi_notify", 1`, fmt.Sprintf(`"server_socket", "udp:127.0.0.4:%d"`, portB)}})
+	dmqtest.Eventually(t, 10*time.Second, func() bool {
+		return statusOf(a.DMQ(), b.URI()) == "active" && statusOf(b.DMQ(), a.URI()) == "active"
+	}, "multi_notify join: a sees b %s, b sees a %s (%+v)", statusOf(a.DMQ(), b.URI()), statusOf(b.DMQ(), a.URI()), b.DMQ().Nodes())
+}
+
+// Nodes whose addresses say ;transport=tcp are reached over TCP, sipht
+// and Kamailio alike.
+func TestTCPNodes(t *testing.T) {
+	c := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.5", Transport: "tcp", DMQParams: []string{`"ping_interval", 1`}})
+	d := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.6", Transport: "tcp", Notify: []string{c.URI()}, DMQParams: []string{`"ping_interval", 1`}})
+	k := dmqtest.StartKamailio(t, dmqtest.KamailioOptions{IP: "127.0.0.7", Transport: "tcp", Notify: []string{c.URI()}, PingInterval: 5})
+	dmqtest.Eventually(t, 10*time.Second, func() bool {
+		return statusOf(c.DMQ(), d.URI()) == "active" && statusOf(d.DMQ(), c.URI()) == "active" &&
+			statusOf(c.DMQ(), k.URI()) == "active" && statusOf(d.DMQ(), k.URI()) == "active"
+	}, "tcp nodes: %+v", c.DMQ().Nodes())
+	if st := c.Srv.SIP().Stats(); st.TCPOpen == 0 {
+		t.Errorf("no TCP connection open: %+v", st)
+	}
+	if !strings.Contains(k.Kamcmd(t, "dmq.list_nodes"), "proto: tcp") {
+		t.Errorf("kamailio:\n%s", k.Kamcmd(t, "dmq.list_nodes"))
 	}
 }

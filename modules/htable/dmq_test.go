@@ -228,3 +228,31 @@ func TestDMQResync(t *testing.T) {
 		t.Fatalf("dmqsync: %s", out)
 	}
 }
+
+// Configs that route KDMQ themselves: dmq_handle_message("1") returns 1
+// and the script goes on; dmq_process_message() returns 0, which ends it.
+func TestDMQScriptRouting(t *testing.T) {
+	mk := func(ip, route string, notify ...string) *dmqtest.Node {
+		return dmqtest.Start(t, dmqtest.Options{IP: ip, Notify: notify, DMQParams: []string{`"ping_interval", 1`},
+			Before: `loadmodule "htable.so"
+modparam("htable", "enable_dmq", 1)
+modparam("htable", "htable", "r=>size=4;dmqreplicate=1")
+modparam("htable", "htable", "l=>size=2;initval=0")
+`, Route: route})
+	}
+	a := mk("127.0.0.75", `dmq_handle_message("1"); $var(n) = $shtinc(l=>after);`)
+	b := mk("127.0.0.76", `dmq_process_message(); $var(n) = $shtinc(l=>after);`, a.URI())
+	dmqtest.Eventually(t, 10*time.Second, func() bool {
+		return len(a.DMQ().Active()) == 1 && len(b.DMQ().Active()) == 1
+	}, "not joined through the script")
+	ta := a.Module("htable").(*htmod.Module)
+	tb := b.Module("htable").(*htmod.Module)
+	ta.Table("r").SetStr("k", "v")
+	dmqtest.Eventually(t, 5*time.Second, func() bool { v, _ := tb.Table("r").Get("k"); return v.Str() == "v" }, "not replicated")
+	if v, _ := ta.Table("l").Get("after"); v.Int() == 0 {
+		t.Error(`dmq_handle_message("1") ended the script`)
+	}
+	if v, ok := tb.Table("l").Get("after"); ok && v.Int() != 0 {
+		t.Errorf("dmq_process_message() did not end the script: %v", v)
+	}
+}

@@ -84,10 +84,18 @@ type Node struct {
 
 	cancel context.CancelFunc
 	done   chan error
+	tp     string
 }
 
-// URI is the node's DMQ address, sip:ip:port.
-func (n *Node) URI() string { return fmt.Sprintf("sip:%s:%d", n.IP, n.Port) }
+// URI is the node's DMQ address, sip:ip:port[;transport=tcp].
+func (n *Node) URI() string { return fmt.Sprintf("sip:%s:%d%s", n.IP, n.Port, n.tp) }
+
+func tpParam(tp string) string {
+	if tp == "" || tp == "udp" {
+		return ""
+	}
+	return ";transport=" + tp
+}
 
 // Addr is ip:port.
 func (n *Node) Addr() string { return net.JoinHostPort(n.IP, fmt.Sprint(n.Port)) }
@@ -125,6 +133,8 @@ type Options struct {
 	Route string
 	// Tail is config text after request_route (other routes).
 	Tail string
+	// Transport, when "tcp", puts ;transport=tcp in server_address.
+	Transport string
 }
 
 // Config builds the config text of a sipht node.
@@ -132,7 +142,7 @@ func (o Options) ConfigText() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!KAMAILIO\nchildren=2\nlisten=udp:%s:%d\nlisten=tcp:%s:%d\n", o.IP, o.Port, o.IP, o.Port)
 	b.WriteString("loadmodule \"dmq.so\"\n")
-	fmt.Fprintf(&b, "modparam(\"dmq\", \"server_address\", \"sip:%s:%d\")\n", o.IP, o.Port)
+	fmt.Fprintf(&b, "modparam(\"dmq\", \"server_address\", \"sip:%s:%d%s\")\n", o.IP, o.Port, tpParam(o.Transport))
 	for _, n := range o.Notify {
 		fmt.Fprintf(&b, "modparam(\"dmq\", \"notification_address\", \"%s\")\n", n)
 	}
@@ -153,7 +163,7 @@ func Start(t testing.TB, o Options) *Node {
 	if o.Port == 0 {
 		o.Port = FreePort(t, o.IP)
 	}
-	n := &Node{t: t, IP: o.IP, Port: o.Port, Config: o.ConfigText()}
+	n := &Node{t: t, IP: o.IP, Port: o.Port, Config: o.ConfigText(), tp: tpParam(o.Transport)}
 	n.start()
 	t.Cleanup(func() { n.Stop() })
 	return n
@@ -244,10 +254,11 @@ type Kamailio struct {
 	log    *Buffer
 	cmd    *exec.Cmd
 	done   chan struct{}
+	tp     string
 }
 
 // URI is the node's DMQ address.
-func (k *Kamailio) URI() string { return fmt.Sprintf("sip:%s:%d", k.IP, k.Port) }
+func (k *Kamailio) URI() string { return fmt.Sprintf("sip:%s:%d%s", k.IP, k.Port, k.tp) }
 
 // Addr is ip:port.
 func (k *Kamailio) Addr() string { return net.JoinHostPort(k.IP, fmt.Sprint(k.Port)) }
@@ -272,6 +283,8 @@ type KamailioOptions struct {
 	// ShmMB is the shared memory size (-m, default 64 as Kamailio's own
 	// default).
 	ShmMB int
+	// Transport, when "tcp", puts ;transport=tcp in server_address.
+	Transport string
 }
 
 // ModulesDir returns Kamailio's module directory or calls Missing.
@@ -314,7 +327,7 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	k := &Kamailio{IP: o.IP, Port: o.Port, Dir: dir, Ctl: filepath.Join(dir, "ctl"), log: &Buffer{}}
+	k := &Kamailio{IP: o.IP, Port: o.Port, Dir: dir, Ctl: filepath.Join(dir, "ctl"), log: &Buffer{}, tp: tpParam(o.Transport)}
 	var b strings.Builder
 	fmt.Fprintf(&b, `#!KAMAILIO
 debug=%d
@@ -336,9 +349,9 @@ loadmodule "ctl.so"
 loadmodule "dmq.so"
 loadmodule "htable.so"
 modparam("ctl", "binrpc", "unixs:%s")
-modparam("dmq", "server_address", "sip:%s:%d")
+modparam("dmq", "server_address", "sip:%s:%d%s")
 modparam("dmq", "ping_interval", %d)
-`, o.Debug, o.Children, o.IP, o.Port, o.IP, o.Port, mpath, k.Ctl, o.IP, o.Port, o.PingInterval)
+`, o.Debug, o.Children, o.IP, o.Port, o.IP, o.Port, mpath, k.Ctl, o.IP, o.Port, k.tp, o.PingInterval)
 	for _, n := range o.Notify {
 		fmt.Fprintf(&b, "modparam(\"dmq\", \"notification_address\", \"%s\")\n", n)
 	}
