@@ -193,7 +193,9 @@ func (m *Module) worker(q chan job) {
 			}
 		}
 		for i := range batch {
-			m.process(batch[i].ch, batch[i].msg)
+			if m.ctx.Err() == nil { // stopping: what is still queued is dropped
+				m.process(batch[i].ch, batch[i].msg)
+			}
 			batch[i] = job{}
 		}
 	}

@@ -64,7 +64,15 @@ func (r *Replicator) aeLoop() {
 			all, r.aeAll = true, false
 		}
 		r.aeMu.Unlock()
+		self := r.d.Self().URI.String()
 		for _, t := range r.siphtTargets() {
+			// periodic rounds: one side of each pair starts them (the
+			// other answers), so that they do not both transfer the
+			// same differences
+			periodic := all && !want[t.Node]
+			if periodic && t.Info.URI.String() < self {
+				continue
+			}
 			if !all && !want[t.Node] {
 				continue
 			}
@@ -170,63 +178,118 @@ func (r *Replicator) onDigest(n *dmq.Node, ts *tstate, rec *record) {
 	r.sendBuckets(n, ts, bits)
 }
 
-// bulkSem bounds the concurrent bulk transfers (sync answers).
-var bulkSem = make(chan struct{}, 4)
+// maxTransfers bounds the concurrent bulk transfers (sync answers) of a
+// replicator.
+const maxTransfers = 4
+
+// xferKey names a transfer: to a node, of one table ("" for Kamailio's
+// all-tables sync).
+type xferKey struct {
+	n     *dmq.Node
+	table string
+	kam   bool
+}
+
+type xfer struct {
+	bits    uint64 // buckets still to send (sipht)
+	cur     uint64 // buckets of the transfer running now
+	running bool
+}
+
+// schedule runs job for key now, or, when a transfer for key is already
+// running, once more after it for the buckets the running one does not
+// cover: a node that keeps asking (digest rounds, retries) never gets
+// several copies of the same data at once.
+func (r *Replicator) schedule(k xferKey, bits uint64, job func(bits uint64)) {
+	r.xferMu.Lock()
+	x := r.xfers[k]
+	if x == nil {
+		x = &xfer{}
+		r.xfers[k] = x
+	}
+	x.bits |= bits &^ x.cur
+	if x.running {
+		r.xferMu.Unlock()
+		return
+	}
+	x.running = true
+	r.xferMu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			r.xferMu.Lock()
+			b := x.bits
+			x.bits, x.cur = 0, b
+			if b == 0 {
+				x.running = false
+				delete(r.xfers, k)
+				r.xferMu.Unlock()
+				return
+			}
+			r.xferMu.Unlock()
+			select {
+			case r.bulkSem <- struct{}{}:
+			case <-r.ctx.Done():
+				return
+			}
+			job(b)
+			<-r.bulkSem
+		}
+	}()
+}
 
 // sendBuckets sends node n our states of the keys in the given buckets
 // (tombstones included), in the background, a few messages in flight.
 func (r *Replicator) sendBuckets(n *dmq.Node, ts *tstate, bits uint64) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		select {
-		case bulkSem <- struct{}{}:
-		case <-r.ctx.Done():
-			return
-		}
-		defer func() { <-bulkSem }()
-		start := time.Now()
-		tx := r.bulkSender(r.sch, n, ExtContentType, true)
-		w := newExtWriter(r.ids)
-		in := func(k string) bool { return bits&(1<<bucketOf(k)) != 0 }
-		ts.t.Export(func(it ht.Item) error {
-			if !in(it.Key) {
-				return nil
-			}
-			if st, ok := r.snapshot(ts, it.Key); ok && !st.dead {
-				w.state(ts.name, it.Key, st)
-				r.stats.StatesSent.Add(1)
-				if w.full() {
-					return tx.send(w.body())
-				}
-			}
+	if !r.started.Load() {
+		return
+	}
+	r.schedule(xferKey{n: n, table: ts.name}, bits, func(bits uint64) { r.transferBuckets(n, ts, bits) })
+}
+
+func (r *Replicator) transferBuckets(n *dmq.Node, ts *tstate, bits uint64) {
+	start := time.Now()
+	tx := r.bulkSender(r.sch, n, ExtContentType, true)
+	w := newExtWriter(r.ids)
+	in := func(k string) bool { return bits&(1<<bucketOf(k)) != 0 }
+	ts.t.Export(func(it ht.Item) error {
+		if !in(it.Key) {
 			return nil
-		})
-		type tomb struct {
-			k string
-			s *keyState
 		}
-		var tombs []tomb
-		for i := range ts.shards {
-			sh := &ts.shards[i]
-			sh.mu.Lock()
-			for k, s := range sh.m {
-				if s.dead && in(k) {
-					tombs = append(tombs, tomb{k, s.clone()})
-				}
-			}
-			sh.mu.Unlock()
-		}
-		for _, t := range tombs {
-			w.state(ts.name, t.k, t.s)
+		if st, ok := r.snapshot(ts, it.Key); ok && !st.dead {
+			w.state(ts.name, it.Key, st)
+			r.stats.StatesSent.Add(1)
 			if w.full() {
-				tx.send(w.body())
+				return tx.send(w.body())
 			}
 		}
-		tx.send(w.body())
-		tx.wait()
-		r.stats.LastSyncNanos.Store(int64(time.Since(start)))
-	}()
+		return nil
+	})
+	type tomb struct {
+		k string
+		s *keyState
+	}
+	var tombs []tomb
+	for i := range ts.shards {
+		sh := &ts.shards[i]
+		sh.mu.Lock()
+		for k, s := range sh.m {
+			if s.dead && in(k) {
+				tombs = append(tombs, tomb{k, s.clone()})
+			}
+		}
+		sh.mu.Unlock()
+	}
+	for _, t := range tombs {
+		w.state(ts.name, t.k, t.s)
+		if w.full() {
+			tx.send(w.body())
+		}
+	}
+	tx.send(w.body())
+	tx.wait()
+	r.stats.LastSyncNanos.Store(int64(time.Since(start)))
 }
 
 // bulkTx sends a series of bodies to one node with a few in flight,

@@ -161,6 +161,10 @@ type Replicator struct {
 	ops      []opRec
 	dirtySig chan struct{}
 
+	xferMu  sync.Mutex
+	xfers   map[xferKey]*xfer
+	bulkSem chan struct{}
+
 	aeMu   sync.Mutex
 	aeWant map[*dmq.Node]bool
 	aeAll  bool
@@ -204,6 +208,8 @@ func New(reg *ht.Registry, d *dmq.Module, o Options) (*Replicator, error) {
 		dirty:    map[*tstate]map[string]struct{}{},
 		dirtySig: make(chan struct{}, 1),
 		aeWant:   map[*dmq.Node]bool{},
+		xfers:    map[xferKey]*xfer{},
+		bulkSem:  make(chan struct{}, maxTransfers),
 		aeSig:    make(chan struct{}, 1),
 	}
 	for _, t := range reg.Tables() {
@@ -638,15 +644,10 @@ func (r *Replicator) kamDone(n *dmq.Node, code int, res *sip.Response, err error
 // the background. Items of autoexpire tables made never-expiring are
 // included with expire 0 (Kamailio skips them).
 func (r *Replicator) sendCells(n *dmq.Node, table string) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		select {
-		case bulkSem <- struct{}{}:
-		case <-r.ctx.Done():
-			return
-		}
-		defer func() { <-bulkSem }()
+	if !r.started.Load() {
+		return
+	}
+	r.schedule(xferKey{n: n, table: table, kam: true}, 1, func(uint64) {
 		start := time.Now()
 		r.stats.BulkSyncs.Add(1)
 		tx := r.bulkSender(r.kch, n, "application/json", false)
@@ -660,7 +661,7 @@ func (r *Replicator) sendCells(n *dmq.Node, table string) {
 		w.final()
 		tx.wait()
 		r.stats.LastSyncNanos.Store(int64(time.Since(start)))
-	}()
+	})
 }
 
 // ---------------------------------------------------------------------

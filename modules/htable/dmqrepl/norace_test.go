@@ -1,0 +1,5 @@
+//go:build !race
+
+package dmqrepl
+
+const raceBuild = false
