@@ -424,7 +424,7 @@ func (m *Module) Stop(ctx context.Context) error {
 }
 
 // Self returns this node.
-func (m *Module) Self() NodeInfo { return m.list.self.Info(&m.list) }
+func (m *Module) Self() NodeInfo { return m.list.self.snapshot(&m.list) }
 
 // Nodes returns every node of the list, newest first (as dmq.list_nodes).
 func (m *Module) Nodes() []NodeInfo { return m.list.snapshot() }

@@ -62,8 +62,8 @@ func (l *nodeList) info(n *Node) NodeInfo {
 		Sipht: n.sipht, Incarnation: n.incarnation, TCP: n.tcp, LastSeen: n.lastSeen}
 }
 
-// Info returns a snapshot of n.
-func (n *Node) Info(l *nodeList) NodeInfo {
+// snapshot returns a copy of n's state (Module.Info for other packages).
+func (n *Node) snapshot(l *nodeList) NodeInfo {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.info(n)

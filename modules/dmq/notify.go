@@ -181,7 +181,7 @@ func (m *Module) learn(n *Node, hv string) {
 
 // nodeUp calls the channels' OnNodeUp for n.
 func (m *Module) nodeUp(n *Node) {
-	info := n.Info(&m.list)
+	info := n.snapshot(&m.list)
 	if info.Local {
 		return
 	}

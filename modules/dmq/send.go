@@ -66,7 +66,7 @@ func (r *Request) NodeInfo(m *Module) NodeInfo {
 	if r.Node == nil {
 		return NodeInfo{}
 	}
-	return r.Node.Info(&m.list)
+	return r.Node.snapshot(&m.list)
 }
 
 // Response is a channel's answer to a request.
@@ -175,7 +175,7 @@ func (c *Channel) Broadcast(body []byte, contentType string, o SendOptions) int 
 	n := 0
 	for _, nd := range m.list.targets(o.Inactive, o.Except) {
 		if o.Filter != nil {
-			info := nd.Info(&m.list)
+			info := nd.snapshot(&m.list)
 			if !o.Filter(&info) {
 				continue
 			}
@@ -641,7 +641,7 @@ func (m *Module) Active() []Target {
 }
 
 // Info returns a snapshot of node n.
-func (m *Module) Info(n *Node) NodeInfo { return n.Info(&m.list) }
+func (m *Module) Info(n *Node) NodeInfo { return n.snapshot(&m.list) }
 
 // QueueLen returns how many messages wait in node n's send queue.
 func (m *Module) QueueLen(n *Node) int {
