@@ -35,6 +35,13 @@ func TestTwoSiphtNodesDiscover(t *testing.T) {
 			t.Errorf("a does not know b is sipht: %+v", n)
 		}
 	}
+	// a third node with two notification addresses, one of them dead
+	dead := "sip:127.0.0.9:9;transport=udp"
+	c := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.3", Notify: []string{dead, b.URI()}, DMQParams: []string{`"ping_interval", 1`, `"request_timeout", 300`}})
+	dmqtest.Eventually(t, 5*time.Second, func() bool {
+		return statusOf(c.DMQ(), a.URI()) == "active" && statusOf(c.DMQ(), b.URI()) == "active" &&
+			statusOf(a.DMQ(), c.URI()) == "active" && statusOf(c.DMQ(), "sip:127.0.0.9:9") == "pending"
+	}, "third node: %+v", c.DMQ().Nodes())
 }
 
 // multi_notify resolves the notification host name; server_socket picks

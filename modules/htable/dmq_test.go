@@ -165,6 +165,21 @@ func TestDMQThreeSiphtNodes(t *testing.T) {
 			t.Errorf("%s: rejected %d bad %d", n.Addr(), st.KamRejected.Load(), st.ExtBad.Load())
 		}
 	}
+	// the metrics are there
+	mfs, err := a.Srv.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, want := range []string{"sipht_dmq_nodes", "sipht_dmq_messages_sent_total", "sipht_dmq_messages_received_total",
+		"sipht_dmq_htable_states_applied_total", "sipht_dmq_htable_last_sync_seconds", "sipht_dmq_htable_tombstones"} {
+		if !names[want] {
+			t.Errorf("metric %s missing", want)
+		}
+	}
 }
 
 // A sipht node with the htable module and a Kamailio 5.6 node: a change
