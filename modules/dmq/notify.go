@@ -321,8 +321,11 @@ func (m *Module) ping(ctx context.Context) {
 	m.notify.Broadcast(m.notificationBody(), "text/plain", SendOptions{MaxForwards: 1, Inactive: true, Done: m.notifyDone})
 }
 
-// leave tells every known node that this node is going away (its own line
-// with status=disabled), waiting at most request_timeout (and ctx).
+// leave tells every active node that this node is going away (its own
+// line with status=disabled, as Kamailio's destroy), waiting at most a
+// second. Today the server closes the SIP transport before it stops the
+// modules, so this finds no socket and the others notice the absence by
+// their pings instead (docs/dmq.md).
 func (m *Module) leave(ctx context.Context) {
 	targets := m.list.targets(true, nil)
 	if len(targets) == 0 {
