@@ -41,6 +41,20 @@ type Host struct {
 	// Go runs fn in a goroutine that the server waits for on shutdown; the
 	// context is cancelled when the server stops.
 	Go func(fn func(ctx context.Context))
+	// AddFilter installs a pre-parse filter (see sipio.Filter): it runs on
+	// the socket read goroutine for every UDP datagram, every framed TCP
+	// message and every accepted TCP connection, before anything is parsed
+	// or queued, and returning false drops the message (counted in the
+	// transport's "filtered" drops; a dropped TCP connection is closed).
+	// Filters run in the order they were added; the first false wins.
+	//
+	// A filter must be cheap (it runs once per datagram, also under a
+	// flood), must never block (a blocked reader stops reading its socket)
+	// and must be safe for concurrent use by several readers. A filter that
+	// panics does not stop the reader: the panic is logged and the message
+	// passes. Filters can be added during Init only (the transport is
+	// built before Start); later calls return an error.
+	AddFilter func(f sipio.Filter) error
 }
 
 // Path resolves a path from the config against the working directory.

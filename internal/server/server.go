@@ -69,6 +69,8 @@ type Server struct {
 	closeLog func() error
 
 	sip     *sipio.Server
+	filters []namedFilter // pre-parse filters modules added during Init
+	sealed  bool          // Init is over: no more filters
 	ctxs    []*script.Ctx
 	ready   chan struct{}
 	isReady atomic.Bool
@@ -175,6 +177,7 @@ func Load(opts Options) (*Server, error) {
 		return nil, errs
 	}
 	s.Program = prog
+	s.sealed = true
 	for _, lm := range s.mods {
 		lm.host.Program = prog
 	}
@@ -209,6 +212,9 @@ func (s *Server) newHost(name string) *module.Host {
 		Metrics: s.Metrics,
 		Loaded:  s.Module,
 		Go:      s.goRun,
+		AddFilter: func(f sipio.Filter) error {
+			return s.addFilter(name, f)
+		},
 	}
 }
 
@@ -346,6 +352,7 @@ func (s *Server) Run(ctx context.Context) error {
 		Listen:       p.Listen,
 		Handler:      s.handle,
 		Workers:      n,
+		Filter:       s.filterChain(),
 		ServerHeader: p.ServerHeaderValue(),
 		TCP: sipio.TCPConfig{
 			MaxConns:       p.TCPMaxConnections,

@@ -2,3 +2,7 @@
 // registers itself from init(); importing this package is what makes
 // `loadmodule "NAME.so"` find it.
 package all
+
+import (
+	_ "github.com/sipht/sipht/modules/pike"
+)
