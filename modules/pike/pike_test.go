@@ -82,7 +82,7 @@ func repeat(s string, n int) []string {
 
 func seq(parts ...[]string) []string { return slices.Concat(parts...) }
 
-func pikeModule(t *testing.T, r *servertest.Running) *pike.Module {
+func pikeModule(t testing.TB, r *servertest.Running) *pike.Module {
 	t.Helper()
 	m, ok := r.Srv.Module("pike")
 	if !ok {
