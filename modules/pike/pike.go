@@ -166,6 +166,14 @@ func (m *Module) Init(h *module.Host) error {
 		return fmt.Errorf("pike: %w", err)
 	}
 	m.det = det
+	if err := m.declare(h); err != nil {
+		return err
+	}
+	if m.earlyDrop || m.earlyDropTable != "" {
+		if err := h.AddFilter(m.filter); err != nil {
+			return fmt.Errorf("pike: %w", err)
+		}
+	}
 	if m.earlyDropTable != "" {
 		mod, ok := h.Loaded(TableModule)
 		if !ok {
@@ -173,14 +181,6 @@ func (m *Module) Init(h *module.Host) error {
 		}
 		if _, ok := mod.(AddrTableProvider); !ok {
 			return fmt.Errorf("pike: early_drop_table %q: this build's %s module cannot look tables up by source address", m.earlyDropTable, TableModule)
-		}
-	}
-	if err := m.declare(h); err != nil {
-		return err
-	}
-	if m.earlyDrop || m.earlyDropTable != "" {
-		if err := h.AddFilter(m.filter); err != nil {
-			return fmt.Errorf("pike: %w", err)
 		}
 	}
 	return nil
