@@ -170,6 +170,9 @@ func (m *Module) Init(h *module.Host) error {
 		return err
 	}
 	if m.earlyDrop || m.earlyDropTable != "" {
+		if h.AddFilter == nil {
+			return errors.New("pike: early_drop needs a server that runs pre-parse filters")
+		}
 		if err := h.AddFilter(m.filter); err != nil {
 			return fmt.Errorf("pike: %w", err)
 		}
