@@ -14,11 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipht/sipht/internal/module"
 	siphtserver "github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/sipio"
-	"github.com/sipht/sipht/modules/pike"
 )
 
 // The benchmarks measure the server's CPU per received datagram through the
@@ -152,20 +150,14 @@ func udpKernelDrops() uint64 {
 	return 0
 }
 
-func benchBanOnce() {
-	fakeOnce.Do(func() {
-		module.Register(module.Info{Name: pike.TableModule, New: func() module.Module { return fakeTable }})
-	})
-}
-
 // benchServer starts the server the benchmarks use: pike with early drop
-// and a ban table (the fake htable), 127.0.0.2 allowed.
+// and a ban table (htable ipban, holding 127.0.0.77), 127.0.0.2 allowed.
 func benchServer(b *testing.B) *servertest.Running {
-	benchBanOnce()
 	servertest.RegisterStub()
 	src := `loadmodule "servertest_stub.so"
 loadmodule "htable.so"
 loadmodule "pike.so"
+modparam("htable", "htable", "ipban=>size=8;autoexpire=300")
 modparam("pike", "sampling_time_unit", 2)
 modparam("pike", "reqs_density_per_unit", 16)
 modparam("pike", "early_drop", 1)
@@ -180,7 +172,7 @@ request_route {
 		o.ListenOverride = []sipio.ListenSpec{{Transport: sipio.UDP, Host: "127.0.0.1"}}
 		o.Logger = quiet
 	})
-	fakeTable.set("127.0.0.77", true)
+	rpcJSON(b, r, "htable.seti", "ipban", "127.0.0.77", "1")
 	return r
 }
 

@@ -62,7 +62,8 @@
 //     (a counter, an xlog) happens either. The ban table is checked before
 //     pike's own blocked set, as the script checks ipban before
 //     pike_check_req, so a banned source does not keep pike's counters up.
-//     The htable module provides the lookup (AddrTableProvider).
+//     The htable module provides the lookup (BanTableProvider, which
+//     *htable.Module implements); an undefined table is a config error.
 //
 // Metrics: sipht_pike_blocked_total, sipht_pike_blocked_ips,
 // sipht_pike_nodes, sipht_pike_nodes_max, sipht_pike_evicted_nodes_total,

@@ -25,17 +25,17 @@ func init() {
 	})
 }
 
-// AddrTableProvider is implemented by the module that owns the tables
-// early_drop_table names (the htable module). The pike module asks it once,
-// at start, for a membership test of one table.
-type AddrTableProvider interface {
-	// AddrTable returns a function that reports whether ip, written as
+// BanTableProvider is implemented by the module that owns the tables
+// early_drop_table names: the htable module (*htable.Module). The pike
+// module asks it once, in Init, for a membership test of one table.
+type BanTableProvider interface {
+	// BanChecker returns a function that reports whether ip, written as
 	// $si prints it (IPv4 dotted, IPv6 without brackets), is a key of the
-	// table called name that has not expired. It is called on the socket
+	// table called table that has not expired. It is called on the socket
 	// read goroutine for every datagram: it must be safe for concurrent
 	// use, fast, must not allocate and must never block for longer than a
-	// table write holds its lock. An unknown table is an error.
-	AddrTable(name string) (func(ip netip.Addr) bool, error)
+	// table write holds its lock. An undefined table is an error.
+	BanChecker(table string) (func(ip netip.Addr) bool, error)
 }
 
 // TableModule is the module early_drop_table looks tables up in.
@@ -182,9 +182,18 @@ func (m *Module) Init(h *module.Host) error {
 		if !ok {
 			return fmt.Errorf("pike: early_drop_table %q needs the %s module (loadmodule \"%s.so\")", m.earlyDropTable, TableModule, TableModule)
 		}
-		if _, ok := mod.(AddrTableProvider); !ok {
+		p, ok := mod.(BanTableProvider)
+		if !ok {
 			return fmt.Errorf("pike: early_drop_table %q: this build's %s module cannot look tables up by source address", m.earlyDropTable, TableModule)
 		}
+		fn, err := p.BanChecker(m.earlyDropTable)
+		if err != nil {
+			return fmt.Errorf("pike: early_drop_table %q: %w", m.earlyDropTable, err)
+		}
+		if fn == nil {
+			return fmt.Errorf("pike: early_drop_table %q: no lookup function", m.earlyDropTable)
+		}
+		m.ban.Store(&fn)
 	}
 	return nil
 }
@@ -278,20 +287,8 @@ func (m *Module) filter(src netip.AddrPort, _ sipio.Transport) bool {
 	return true
 }
 
-// Start resolves early_drop_table and runs the detector's timer.
+// Start runs the detector's timer.
 func (m *Module) Start(ctx context.Context, h *module.Host) error {
-	if m.earlyDropTable != "" {
-		mod, _ := h.Loaded(TableModule)
-		p := mod.(AddrTableProvider) // checked by Init
-		fn, err := p.AddrTable(m.earlyDropTable)
-		if err != nil {
-			return fmt.Errorf("pike: early_drop_table %q: %w", m.earlyDropTable, err)
-		}
-		if fn == nil {
-			return fmt.Errorf("pike: early_drop_table %q: no lookup function", m.earlyDropTable)
-		}
-		m.ban.Store(&fn)
-	}
 	h.Go(func(ctx context.Context) {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()

@@ -5,25 +5,23 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/rpc/binrpc"
 	"github.com/sipht/sipht/internal/rpc/jsonrpc"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/sipio"
 	"github.com/sipht/sipht/internal/testutil"
+	_ "github.com/sipht/sipht/modules/htable"
 	"github.com/sipht/sipht/modules/pike"
 )
 
@@ -211,7 +209,7 @@ func TestConfigErrors(t *testing.T) {
 
 // rpcJSON calls a method through the JSON-RPC dispatcher (as jsonrpcs
 // would) and returns the reply document.
-func rpcJSON(t *testing.T, r *servertest.Running, method string, params ...string) string {
+func rpcJSON(t testing.TB, r *servertest.Running, method string, params ...string) string {
 	t.Helper()
 	ps := make([]string, len(params))
 	for i, p := range params {
@@ -376,88 +374,80 @@ modparam("pike", "early_drop", 1)`, rcRoute))
 	}
 }
 
-// fakeHTable stands in for the htable module: a set of banned keys.
-type fakeHTable struct {
-	mu   sync.RWMutex
-	keys map[string]bool
-}
-
-func (f *fakeHTable) Params() []module.Param { return nil }
-
-func (f *fakeHTable) AddrTable(name string) (func(netip.Addr) bool, error) {
-	if name != "ipban" {
-		return nil, fmt.Errorf("no table %q", name)
-	}
-	return func(ip netip.Addr) bool {
-		var buf [64]byte
-		k := ip.AppendTo(buf[:0])
-		f.mu.RLock()
-		defer f.mu.RUnlock()
-		return f.keys[string(k)]
-	}, nil
-}
-
-func (f *fakeHTable) set(k string, v bool) {
-	f.mu.Lock()
-	f.keys[k] = v
-	f.mu.Unlock()
-}
-
-var fakeOnce sync.Once
-var fakeTable = &fakeHTable{keys: map[string]bool{}}
-
-// TestEarlyDropTable: sources in the early_drop_table are dropped before
-// parsing, allowed sources excepted; an unknown table fails the start.
+// TestEarlyDropTable: with the real htable module, sources that are keys of
+// the early_drop_table are dropped before parsing (allowed sources
+// excepted), the Kamailio WITH_ANTIFLOOD flow bans through the script,
+// and an undefined table is a config error.
 func TestEarlyDropTable(t *testing.T) {
-	fakeOnce.Do(func() {
-		module.Register(module.Info{Name: pike.TableModule, New: func() module.Module { return fakeTable }})
-	})
-	servertest.RegisterStub()
-	src := `loadmodule "servertest_stub.so"
+	src := config(`
 loadmodule "htable.so"
-loadmodule "pike.so"
+modparam("htable", "htable", "ipban=>size=8;autoexpire=300")
+modparam("pike", "sampling_time_unit", 60)
+modparam("pike", "reqs_density_per_unit", 3)
+modparam("pike", "early_drop", 1)
 modparam("pike", "early_drop_table", "ipban")
-modparam("pike", "allow", "127.0.0.5")
-request_route { sl_send_reply("200", "seen $si"); }
-`
+modparam("pike", "allow", "127.0.0.5")`, `
+if ($sht(ipban=>$si) != $null) { exit; }
+if (!pike_check_req()) { $sht(ipban=>$si) = 1; exit; }
+sl_send_reply("200", "seen $si");`)
 	r := start(t, src)
-	fakeTable.set("127.0.0.8", true)
-	fakeTable.set("127.0.0.5", true)
-	fakeTable.set("::1", true)
+	for _, k := range []string{"127.0.0.8", "127.0.0.5", "::1"} {
+		if j := rpcJSON(t, r, "htable.seti", "ipban", k, "1"); !strings.Contains(j, "result") {
+			t.Fatalf("htable.seti %s: %s", k, j)
+		}
+	}
 	for _, tc := range []struct {
 		src  string
 		want string
 	}{
 		{"127.0.0.8", ""},
 		{"127.0.0.9", "seen 127.0.0.9"},
-		{"127.0.0.5", "seen 127.0.0.5"}, // banned but allowed
+		{"127.0.0.5", ""}, // banned but allowed: parsed, then the script drops it
 		{"[::1]", ""},
 	} {
 		dst := r.UDP
 		if strings.HasPrefix(tc.src, "[") {
 			dst = udpListener(t, r, true)
 		}
+		parsed := r.Srv.SIP().Stats().RequestsIn["OPTIONS"]
 		if g := ask(t, servertest.DialFrom(t, tc.src+":0", dst), 1, 300*time.Millisecond); g[0] != tc.want {
 			t.Errorf("%s: %q, want %q", tc.src, g[0], tc.want)
 		}
+		wasParsed := r.Srv.SIP().Stats().RequestsIn["OPTIONS"] > parsed
+		if early := tc.src == "127.0.0.8" || tc.src == "[::1]"; wasParsed == early {
+			t.Errorf("%s: parsed=%v, want dropped early=%v", tc.src, wasParsed, early)
+		}
 	}
-	fakeTable.set("127.0.0.8", false)
+	rpcJSON(t, r, "htable.delete", "ipban", "127.0.0.8")
 	if g := ask(t, servertest.DialFrom(t, "127.0.0.8:0", r.UDP), 1, 2*time.Second); g[0] != "seen 127.0.0.8" {
 		t.Errorf("after the ban is lifted: %q", g[0])
 	}
-	if v := metric(gather(t, r.Srv.Metrics), "sipht_pike_early_drops_total", "reason", "ban_table"); v != 2 {
-		t.Errorf("ban_table drops = %v", v)
+	// the WITH_ANTIFLOOD flow: pike detects 127.0.0.7 (after 4 passes:
+	// the 127.0.0 prefix exists already), the script bans it, everything
+	// after is dropped before parsing by the ban table (not by pike's own
+	// set: the table comes first)
+	before := r.Srv.SIP().Stats()
+	got := ask(t, servertest.DialFrom(t, "127.0.0.7:0", r.UDP), 20, 300*time.Millisecond)
+	if want := seq(repeat("seen 127.0.0.7", 4), repeat("", 16)); !slices.Equal(got, want) {
+		t.Errorf("flood from 127.0.0.7: %q", got)
+	}
+	after := r.Srv.SIP().Stats()
+	if p := after.RequestsIn["OPTIONS"] - before.RequestsIn["OPTIONS"]; p != 5 {
+		t.Errorf("%d requests parsed, want 5", p)
+	}
+	mf := gather(t, r.Srv.Metrics)
+	if v := metric(mf, "sipht_pike_early_drops_total", "reason", "ban_table"); v != 2+15 {
+		t.Errorf("ban_table drops = %v, want 17", v)
+	}
+	if v := metric(mf, "sipht_pike_early_drops_total", "reason", "hot"); v != 0 {
+		t.Errorf("hot drops = %v, want 0", v)
 	}
 
-	// an unknown table is an error at start
-	bad := strings.Replace(src, `"ipban"`, `"nosuch"`, 1)
-	srv, err := server.Load(server.Options{Source: []byte(bad), SourceName: "bad.cfg", Logger: quiet, ListenOverride: freeListens})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = srv.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `early_drop_table "nosuch": no table "nosuch"`) {
-		t.Fatalf("Run: %v", err)
+	// an undefined table is a config error
+	bad := strings.Replace(src, `"early_drop_table", "ipban"`, `"early_drop_table", "nosuch"`, 1)
+	_, err := server.Load(server.Options{Source: []byte(bad), SourceName: "bad.cfg", Logger: quiet, ListenOverride: freeListens})
+	if err == nil || !strings.Contains(err.Error(), `early_drop_table "nosuch": htable "nosuch" is not defined`) {
+		t.Fatalf("Load: %v", err)
 	}
 }
 
