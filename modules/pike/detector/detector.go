@@ -491,7 +491,7 @@ func (d *Detector) reserve(keep *node) bool {
 func (d *Detector) setRed(n *node, fam int, key []byte) {
 	n.flags |= flagRed
 	ip := addrOf(key, fam)
-	e := &hotEntry{node: n, idx: len(d.red), ip: ip}
+	e := &hotEntry{idx: len(d.red), ip: ip}
 	n.hot = e
 	d.red = append(d.red, n)
 	d.hot.add(ip, e)

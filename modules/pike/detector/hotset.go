@@ -12,8 +12,7 @@ import (
 type hotEntry struct {
 	pending atomic.Uint64
 	ip      netip.Addr
-	node    *node // guarded by Detector.mu
-	idx     int   // position in Detector.red, guarded by Detector.mu
+	idx     int // position in Detector.red, guarded by Detector.mu
 }
 
 const hotShards = 64
