@@ -63,14 +63,15 @@ func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 		t.Fatalf("load config: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	done := make(chan struct{})
+	var runErr error
+	go func() { runErr = srv.Run(ctx); close(done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server Run: %v", err)
+		case <-done:
+			if runErr != nil {
+				t.Errorf("server Run: %v", runErr)
 			}
 		case <-time.After(30 * time.Second):
 			t.Errorf("server did not stop within 30 s")
@@ -78,8 +79,8 @@ func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 	})
 	select {
 	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("server Run: %v\nlogs:\n%s", err, logs.String())
+	case <-done:
+		t.Fatalf("server Run: %v\nlogs:\n%s", runErr, logs.String())
 	case <-time.After(20 * time.Second):
 		t.Fatal("server not ready after 20 s")
 	}
