@@ -6,6 +6,7 @@ package all
 import (
 	_ "github.com/sipht/sipht/modules/ctl"
 	_ "github.com/sipht/sipht/modules/jsonrpcs"
+	_ "github.com/sipht/sipht/modules/webui"
 	_ "github.com/sipht/sipht/modules/xhttp"
 	_ "github.com/sipht/sipht/modules/xhttp_prom"
 )
