@@ -3,11 +3,13 @@ package webui
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/sipht/sipht/internal/sipio"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -792,5 +794,34 @@ func TestFormatting(t *testing.T) {
 	}
 	if got := humanDuration(90061); got != "25h 1m" {
 		t.Error(got)
+	}
+}
+
+func TestStartNotice(t *testing.T) {
+	l := func(tr sipio.Transport, a string) sipio.Listener {
+		return sipio.Listener{Transport: tr, Addr: netip.MustParseAddrPort(a)}
+	}
+	local := []sipio.Listener{l(sipio.UDP, "0.0.0.0:5060"), l(sipio.TCP, "127.0.0.1:8080")}
+	public := append(local, l(sipio.TCP, "0.0.0.0:8081"))
+	cases := []struct {
+		cfg   Config
+		ls    []sipio.Listener
+		level slog.Level
+		msg   string
+	}{
+		{Config{}, local, 0, ""},
+		{Config{}, public, slog.LevelWarn, "answers them 403"},
+		{Config{AllowRemote: true}, public, slog.LevelWarn, "anyone who reaches"},
+		{Config{Token: "x"}, public, slog.LevelInfo, "asks every client"},
+		{Config{User: "u", Password: "p"}, public, slog.LevelInfo, "asks every client"},
+	}
+	for _, c := range cases {
+		level, msg, open := startNotice(c.cfg, c.ls)
+		if level != c.level || !strings.Contains(msg, c.msg) || (c.msg == "") != (msg == "") {
+			t.Errorf("%+v: %v %q", c.cfg, level, msg)
+		}
+		if msg != "" && open != "tcp:0.0.0.0:8081" {
+			t.Errorf("sockets %q", open)
+		}
 	}
 }

@@ -48,6 +48,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 
@@ -135,8 +136,17 @@ func (m *Module) Start(ctx context.Context, h *module.Host) error {
 	if h.SIP == nil {
 		return nil
 	}
+	if level, msg, open := startNotice(m.cfg, h.SIP.Listeners()); msg != "" {
+		h.Log.Log(ctx, level, msg, "sockets", open)
+	}
+	return nil
+}
+
+// startNotice says how the page is protected when a stream socket (where
+// HTTP arrives) is bound beyond loopback; "" when all are on loopback.
+func startNotice(c Config, ls []sipio.Listener) (slog.Level, string, string) {
 	var open []string
-	for _, l := range h.SIP.Listeners() {
+	for _, l := range ls {
 		if l.Transport == sipio.UDP {
 			continue
 		}
@@ -145,16 +155,14 @@ func (m *Module) Start(ctx context.Context, h *module.Host) error {
 		}
 	}
 	if len(open) == 0 {
-		return nil
+		return 0, "", ""
 	}
-	c := &m.cfg
+	s := strings.Join(open, " ")
 	switch {
 	case c.Token != "" || c.User != "":
-		h.Log.Info("webui: the HTTP socket is reachable from other hosts; the web UI asks every client for credentials", "sockets", strings.Join(open, " "))
+		return slog.LevelInfo, "webui: the HTTP socket is reachable from other hosts; the web UI asks every client for credentials", s
 	case c.AllowRemote:
-		h.Log.Warn("webui: allow_remote=1 and no token or user/password: anyone who reaches the HTTP socket can delete and change table items", "sockets", strings.Join(open, " "))
-	default:
-		h.Log.Warn(`webui: the HTTP socket is reachable from other hosts but no token or user/password is set: the web UI answers them 403 and serves loopback clients only; set modparam("webui", "token", ...)`, "sockets", strings.Join(open, " "))
+		return slog.LevelWarn, "webui: allow_remote=1 and no token or user/password: anyone who reaches the HTTP socket can delete and change table items", s
 	}
-	return nil
+	return slog.LevelWarn, `webui: the HTTP socket is reachable from other hosts but no token or user/password is set: the web UI answers them 403 and serves loopback clients only; set modparam("webui", "token", ...)`, s
 }

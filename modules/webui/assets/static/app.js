@@ -14,7 +14,7 @@
   }
   var NS = "http://www.w3.org/2000/svg";
   var W = 800, H = 200, PAD_L = 44, PAD_B = 18, PAD_T = 8;
-  var WINDOW_MS = 5 * 60 * 1000;
+  var MIN_WINDOW_MS = 60 * 1000, MAX_WINDOW_MS = 5 * 60 * 1000;
   var poll = parseInt(body.getAttribute("data-poll"), 10) || 1000;
   var series = [
     { key: "rps", cls: "s-req", now: "now-rps" },
@@ -54,6 +54,9 @@
       svg.removeChild(svg.firstChild);
     }
     var end = points.length ? points[points.length - 1].t : Date.now();
+    // the time axis grows with the data, from one minute to five
+    var span = points.length ? end - points[0].t : 0;
+    var WINDOW_MS = span <= MIN_WINDOW_MS ? MIN_WINDOW_MS : MAX_WINDOW_MS;
     var start = end - WINDOW_MS;
     var top = 0;
     points.forEach(function (p) {
@@ -68,9 +71,10 @@
       svg.appendChild(el("line", { x1: PAD_L, x2: W, y1: yy, y2: yy, "class": "grid" }));
       svg.appendChild(el("text", { x: PAD_L - 6, y: yy + 4, "text-anchor": "end", "class": "axis" }, fmt(v)));
     }
-    [5, 4, 3, 2, 1, 0].forEach(function (m) {
-      var xx = x(end - m * 60000);
-      svg.appendChild(el("text", { x: xx, y: H - 4, "text-anchor": m === 0 ? "end" : "middle", "class": "axis" }, m === 0 ? "now" : "-" + m + " min"));
+    var ticks = WINDOW_MS === MIN_WINDOW_MS ? [60, 45, 30, 15, 0] : [300, 240, 180, 120, 60, 0];
+    ticks.forEach(function (s) {
+      var label = s === 0 ? "now" : s % 60 === 0 ? "-" + s / 60 + " min" : "-" + s + " s";
+      svg.appendChild(el("text", { x: x(end - s * 1000), y: H - 4, "text-anchor": s === 0 ? "end" : "middle", "class": "axis" }, label));
     });
     series.forEach(function (s) {
       var pts = [];
