@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/testutil"
 )
@@ -87,25 +89,37 @@ func screenshot(t *testing.T, ctx context.Context, path string) {
 }
 
 // traffic sends REGISTERs (failed authentications: 401, then 429) and
-// OPTIONS (200) from a few loopback sources, about 40 requests per second
-// for at most limit, until the returned stop is called.
-func traffic(t *testing.T, r *servertest.Running, limit time.Duration) (stop func()) {
+// OPTIONS (200) from 127.0.0.20-22, about 40 requests per second, and,
+// when hot is set, 100 requests at once and then 8 per second from hot
+// (a flooder pike blocks), for at most limit, until stop is called.
+func traffic(t *testing.T, r *servertest.Running, limit time.Duration, hot string) (stop func()) {
 	t.Helper()
 	var cs []*servertest.Client
 	for i := 0; i < 3; i++ {
 		cs = append(cs, servertest.DialFrom(t, fmt.Sprintf("127.0.0.%d:0", 20+i), r.UDP))
 	}
+	var flooder *servertest.Client
+	if hot != "" {
+		flooder = servertest.DialFrom(t, hot+":0", r.UDP)
+	}
+	// servertest.Request numbers requests with a package counter: build
+	// them on this goroutine only
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		if flooder != nil {
+			for i := 0; i < 100; i++ {
+				flooder.Send(t, servertest.Request("OPTIONS", "sip:127.0.0.1", nil, ""))
+			}
+		}
 		end := time.Now().Add(limit)
 		for n := 0; time.Now().Before(end); n++ {
 			select {
 			case <-done:
 				return
-			case <-time.After(25 * time.Millisecond):
+			case <-time.After(time.Duration(20+15*(n/400%2)) * time.Millisecond): // two rates, ~10 s each
 			}
 			m := "REGISTER"
 			if n%4 == 0 {
@@ -114,12 +128,35 @@ func traffic(t *testing.T, r *servertest.Running, limit time.Duration) (stop fun
 			c := cs[n%len(cs)]
 			c.Send(t, servertest.Request(m, "sip:127.0.0.1", nil, ""))
 			c.Read(t, 100*time.Millisecond)
+			if flooder != nil && n%5 == 0 {
+				flooder.Send(t, servertest.Request("OPTIONS", "sip:127.0.0.1", nil, ""))
+			}
 		}
 	}()
 	var once sync.Once
 	stop = func() { once.Do(func() { close(done); wg.Wait() }) }
 	t.Cleanup(stop)
 	return stop
+}
+
+// trafficTime is how long the overview watches traffic before its
+// screenshot: 8 s, or $SIPHT_WEBUI_TRAFFIC_SECONDS (e.g. 60 to make the
+// README's screenshot).
+func trafficTime(t *testing.T) time.Duration {
+	if s := os.Getenv("SIPHT_WEBUI_TRAFFIC_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 300 {
+			t.Fatalf("SIPHT_WEBUI_TRAFFIC_SECONDS=%q: want 1 to 300", s)
+		}
+		return time.Duration(n) * time.Second
+	}
+	return 8 * time.Second
+}
+
+// pikeHot tells whether pike.top (JSON-RPC, as a CLI user) lists ip.
+func pikeHot(t *testing.T, r *servertest.Running, ip string) bool {
+	b := rpctest.PostRPC(t, r.TCP, rpctest.JSONRequest("pike.top", "1")).Body
+	return strings.Contains(b, `"ip_addr":	"`+ip+`"`)
 }
 
 // TestBrowser is issue 9's browser test: after failed registrations from
@@ -136,8 +173,18 @@ func TestBrowser(t *testing.T) {
 	}
 	dir := artifactDir(t)
 	ctx := browser(t)
-	r := servertest.Start(t, webuiConfig(`modparam("webui", "title", "sipht demo")`+"\n"))
+	o := cfgOpts{pike: true}
+	if compiledIn("dmq") {
+		o.dmqPort = rpctest.FreePort(t, "udp")
+	}
+	r := servertest.Start(t, webuiConfig(o))
 	base := "http://" + r.TCP
+	hot := ""
+	if compiledIn("pike") {
+		hot = "127.0.0.30"
+	} else {
+		t.Log("pike is not compiled in: the page shows it as not enabled and the unblock button is not tested")
+	}
 
 	codes := failRegistrations(t, r, "127.0.0.5:0", 7)
 	if codes[5] != 401 || codes[6] != 429 {
@@ -145,22 +192,41 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// the overview, with the live chart fed while traffic flows
+	stop := traffic(t, r, trafficTime(t)+time.Minute, hot)
+	if hot != "" {
+		deadline := time.Now().Add(10 * time.Second)
+		for !pikeHot(t, r, hot) {
+			if time.Now().After(deadline) {
+				t.Fatalf("pike does not list %s as HOT", hot)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/ui/"),
 		chromedp.WaitVisible(css(`#tables tr[data-table="AuthCount"]`)),
-	); err != nil {
-		t.Fatalf("open /ui/: %v\n%s", err, r.Logs.String())
-	}
-	stop := traffic(t, r, time.Minute)
-	if err := chromedp.Do(ctx,
-		chromedp.Sleep(8*time.Second), // the chart polls every second
+		chromedp.Sleep(trafficTime(t)), // the chart polls every second
 		chromedp.WaitVisible(css(`#chart polyline.s-req`)),
 	); err != nil {
-		t.Fatalf("chart: %v", err)
+		t.Fatalf("open /ui/: %v\n%s", err, r.Logs.String())
 	}
 	rps := text(t, ctx, `#now-rps`)
 	screenshot(t, ctx, filepath.Join(dir, "overview.png"))
 	stop()
+	// the sections were refreshed: the traffic's three sources are counted
+	if got := text(t, ctx, `#tables tr[data-table="AuthCount"] td:nth-child(2)`); got != "4" {
+		t.Errorf("AuthCount items on the refreshed overview: %q, want 4", got)
+	}
+	if hot != "" {
+		if got := text(t, ctx, `#pike`); !strings.Contains(got, hot) {
+			t.Errorf("pike section: %q", got)
+		}
+	}
+	if o.dmqPort > 0 {
+		if got := text(t, ctx, `#dmq`); !strings.Contains(got, fmt.Sprintf("127.0.0.1:%d", o.dmqPort)) || !strings.Contains(got, "this node") {
+			t.Errorf("dmq section: %q", got)
+		}
+	}
 
 	// the AuthCount table: search the address, check its count, delete it
 	if err := chromedp.Do(ctx,
@@ -197,6 +263,25 @@ func TestBrowser(t *testing.T) {
 	}
 	if got := failRegistrations(t, r, "127.0.0.5:0", 1); got[0] != 401 {
 		t.Errorf("127.0.0.5 still rate limited after the delete: %v", got)
+	}
+
+	// pike's unblock button (pike.rm)
+	if hot != "" {
+		sel := `#pike tr[data-ip="` + hot + `"] button.unblock`
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/ui/"),
+			chromedp.WaitVisible(css(sel)),
+			chromedp.Click(css(sel)),
+			chromedp.WaitVisible(css(`.flash-ok`)),
+		); err != nil {
+			t.Fatalf("pike unblock: %v", err)
+		}
+		if got := text(t, ctx, `.flash-ok`); got != "Ok. "+hot+" unblocked." {
+			t.Errorf("pike unblock flash %q", got)
+		}
+		if pikeHot(t, r, hot) {
+			t.Errorf("pike.top still lists %s after the unblock", hot)
+		}
 	}
 	t.Logf("chart showed %s requests/s; screenshots in %s", rps, dir)
 }

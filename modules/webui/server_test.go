@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,13 +33,52 @@ modparam("htable", "htable", "AuthCount=>size=12;initval=0;autoexpire=360")
 `
 }
 
+// cfgOpts shape the test config.
+type cfgOpts struct {
+	webui   string // modparam lines for webui
+	pike    bool   // when pike is compiled in: load it and check every request
+	dmqPort int    // when dmq is compiled in and > 0: a one-node DMQ on this UDP port
+}
+
+// compiledIn tells whether a module is compiled in (those not on main yet
+// are used when they are).
+func compiledIn(name string) bool {
+	_, ok := module.Lookup(name)
+	return ok
+}
+
 // webuiConfig is the seed config's HTTP part on free loopback ports, with
 // the test module standing in for auth/registrar: REGISTERs are failed
 // authentications counted in AuthCount (429 after five), OPTIONS get 200.
-func webuiConfig(webuiParams string) string {
+func webuiConfig(o cfgOpts) string {
 	registerTestModule()
+	udp := "0"
+	mods, route := "", ""
+	if o.dmqPort > 0 && compiledIn("dmq") {
+		udp = strconv.Itoa(o.dmqPort)
+		uri := "sip:127.0.0.1:" + udp
+		mods += `loadmodule "dmq.so"
+modparam("dmq", "server_address", "` + uri + `")
+modparam("dmq", "notification_address", "` + uri + `")
+`
+	}
+	if o.pike && compiledIn("pike") {
+		// a long window keeps a flooder HOT for a while after it stops;
+		// the chart's traffic sources (127.0.0.20-23) are never counted
+		mods += `loadmodule "pike.so"
+modparam("pike", "sampling_time_unit", 10)
+modparam("pike", "reqs_density_per_unit", 30)
+#!ifdef SIPHT
+modparam("pike", "allow", "127.0.0.20/30")
+#!endif
+`
+		route += `	if (!pike_check_req()) {
+		exit;
+	}
+`
+	}
 	return `#!KAMAILIO
-listen=udp:127.0.0.1:0
+listen=udp:127.0.0.1:` + udp + `
 listen=tcp:127.0.0.1:0
 children=2
 loadmodule "xhttp.so"
@@ -47,9 +87,9 @@ loadmodule "xhttp_prom.so"
 loadmodule "webui.so"
 loadmodule "webuitest.so"
 modparam("jsonrpcs", "transport", 1)
-` + tablesConfig() + webuiParams + `
+` + tablesConfig() + mods + o.webui + `
 request_route {
-	webuitest_auth_failed();
+` + route + `	webuitest_auth_failed();
 	exit;
 }
 
@@ -112,14 +152,14 @@ func fetch(t *testing.T, c *http.Client, req *http.Request) (int, string) {
 // the RPC registry, a delete made on the page is seen by JSON-RPC, and the
 // request counts reach the chart.
 func TestServer(t *testing.T) {
-	r := servertest.Start(t, webuiConfig(""))
+	r := servertest.Start(t, webuiConfig(cfgOpts{webui: `modparam("webui", "title", "edge-1 <lab>")` + "\n"}))
 	if got := failRegistrations(t, r, "127.0.0.5:0", 7); !slices.Equal(got, []int{401, 401, 401, 401, 401, 401, 429}) {
 		t.Fatalf("REGISTER replies %v, want six 401 then 429", got)
 	}
 	base := "http://" + r.TCP
 	c := client(t)
 	code, b := fetch(t, c, mustReq(t, "GET", base+"/ui/", ""))
-	if code != 200 || !strings.Contains(b, `<tr data-table="AuthCount">`) {
+	if code != 200 || !strings.Contains(b, `<tr data-table="AuthCount">`) || !strings.Contains(b, `<title>edge-1 &lt;lab&gt;</title>`) {
 		t.Fatalf("GET /ui/: %d\n%s", code, b)
 	}
 	code, b = fetch(t, c, mustReq(t, "GET", base+"/ui/table?t=AuthCount&q=127.0.0.5", ""))
@@ -173,7 +213,7 @@ func mustReq(t *testing.T, method, u, body string) *http.Request {
 // TestServerToken: with a token, the page asks every client for it, a
 // ?token= link logs a browser in, and JSON-RPC is not affected.
 func TestServerToken(t *testing.T) {
-	r := servertest.Start(t, webuiConfig(`modparam("webui", "token", "s3cret-0123456789abcdef")`+"\n"))
+	r := servertest.Start(t, webuiConfig(cfgOpts{webui: `modparam("webui", "token", "s3cret-0123456789abcdef")` + "\n"}))
 	base := "http://" + r.TCP
 	c := client(t)
 	if code, b := fetch(t, c, mustReq(t, "GET", base+"/ui/", "")); code != 401 || !strings.Contains(b, `name="token"`) {

@@ -1,6 +1,8 @@
-// sipht web UI: the live traffic chart (no dependencies, no build step).
-// It polls /ui/api/stats, which returns rate points computed from the
-// server's Prometheus counters, and draws them as SVG polylines.
+// sipht web UI: the live traffic chart and the overview's refresh (no
+// dependencies, no build step). The chart polls /ui/api/stats, which
+// returns rate points computed from the server's Prometheus counters, and
+// draws them as SVG polylines; every few seconds the uptime, tables, pike
+// and DMQ sections are replaced by those of a freshly rendered overview.
 "use strict";
 
 (function () {
@@ -113,9 +115,36 @@
     }
   }
 
+  // refresh re-renders the overview on the server and swaps its sections.
+  var REFRESH_MS = 5000, SECTIONS = ["meta", "tables", "pike", "dmq"], refreshTimer = null;
+  function refresh() {
+    refreshTimer = null;
+    fetch("/ui/", { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.text();
+      })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        SECTIONS.forEach(function (id) {
+          var now = document.getElementById(id), fresh = doc.getElementById(id);
+          if (now && fresh) now.replaceChildren.apply(now, Array.prototype.slice.call(fresh.childNodes));
+        });
+      })
+      .catch(function () {})
+      .then(scheduleRefresh);
+  }
+  function scheduleRefresh() {
+    if (refreshTimer === null && !document.hidden) {
+      refreshTimer = setTimeout(refresh, REFRESH_MS);
+    }
+  }
+
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && timer === null) tick();
+    if (!document.hidden) scheduleRefresh();
   });
   draw([]);
   tick();
+  scheduleRefresh();
 })();
