@@ -27,7 +27,7 @@ import (
 // (tables AuthCount and MessageCount), and optional fake pike and dmq
 // methods.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	h   *Handler
 	reg *rpc.Registry
 	ht  *rpctest.FakeHTable
@@ -43,7 +43,7 @@ type envOpt struct {
 	gatherer prometheus.Gatherer
 }
 
-func newEnv(t *testing.T, o envOpt) *env {
+func newEnv(t testing.TB, o envOpt) *env {
 	t.Helper()
 	reg := rpc.NewRegistry()
 	if err := rpc.RegisterCore(reg, rpc.CoreInfo{Version: "test"}); err != nil {
@@ -195,7 +195,7 @@ func (e *env) do(r req) *http.Response {
 	return w.Result()
 }
 
-func bodyOf(t *testing.T, resp *http.Response) string {
+func bodyOf(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -516,6 +516,10 @@ func TestActions(t *testing.T) {
 
 func hexOf(s string) string { return fmt.Sprintf("%x", s) }
 
+func urlQuery(s string) string { return url.QueryEscape(s) }
+
+var regexpKX = regexp.MustCompile(`name="kx" value="([0-9a-f]+)"`)
+
 // pageNames returns the item names (data-key) of a table page, unescaped.
 var keyRE = regexp.MustCompile(`<tr data-key="([^"]*)">`)
 var nextRE = regexp.MustCompile(`<a href="([^"]*)" rel="next"`)
@@ -659,8 +663,7 @@ func TestEscaping(t *testing.T) {
 	}
 	// every hostile item can be deleted from its own form (kx keeps the exact bytes)
 	sc, tok := e.session("/ui/table?t=AuthCount&n=100")
-	kxRE := regexp.MustCompile(`name="kx" value="([0-9a-f]+)"`)
-	kxs := kxRE.FindAllStringSubmatch(b, -1)
+	kxs := regexpKX.FindAllStringSubmatch(b, -1)
 	if len(kxs) != 2*len(hostile) {
 		t.Fatalf("%d delete forms for %d items", len(kxs), 2*len(hostile))
 	}
