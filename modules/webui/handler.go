@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipht/sipht/internal/rpc"
+	"github.com/sipht/sipht/internal/sipio"
 )
 
 //go:embed assets
@@ -91,7 +92,11 @@ type countCache struct {
 	counts map[string]int64
 }
 
-const countTTL = 2 * time.Second
+const countTTL = 5 * time.Second
+
+// memoryAge is how old the memory column may be: reading it gathers the
+// whole Prometheus registry, whose htable collector scans every table.
+const memoryAge = 10 * time.Second
 
 func (cc *countCache) get(ctx context.Context, reg *rpc.Registry) (map[string]int64, error) {
 	cc.mu.Lock()
@@ -155,6 +160,16 @@ func NewHandler(reg *rpc.Registry, g prometheus.Gatherer, cfg Config, log *slog.
 	})
 	h.mux = m
 	return h, nil
+}
+
+// SetSIP makes the chart read the SIP counters from the transport (the
+// source of sipht_sip_requests_received_total and
+// sipht_sip_replies_sent_total) instead of gathering the whole Prometheus
+// registry once a second. The module calls it from Start.
+func (h *Handler) SetSIP(s *sipio.Server) {
+	if s != nil {
+		h.stats.setSIP(s.Stats)
+	}
 }
 
 // ServeHTTP implements http.Handler.
@@ -360,9 +375,9 @@ func (h *Handler) tables(ctx context.Context) ([]tableRow, section) {
 		sec = sectionOf("htable.stats", err)
 		sec.Off = false
 	}
-	if tot, _, _ := h.stats.sample(); tot != nil && tot.haveMem {
+	if mem := h.stats.tableMemory(memoryAge); mem != nil {
 		for i := range rows {
-			rows[i].Mem, rows[i].HaveMem = tot.tableMem[rows[i].Name]
+			rows[i].Mem, rows[i].HaveMem = mem[rows[i].Name]
 		}
 	}
 	return rows, sec
@@ -826,7 +841,7 @@ type statsReply struct {
 // apiStats returns the recent rate points: requests/s, 4xx/s and 429/s
 // from sipht_sip_requests_received_total and sipht_sip_replies_sent_total.
 func (h *Handler) apiStats(w http.ResponseWriter, r *http.Request) {
-	_, pts, err := h.stats.sample()
+	pts, err := h.stats.sample()
 	rep := statsReply{Points: pts}
 	if rep.Points == nil {
 		rep.Points = []point{}

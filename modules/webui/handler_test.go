@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
@@ -781,12 +782,37 @@ func TestStats(t *testing.T) {
 	}
 	// table memory comes from sipht_htable_memory_bytes
 	g.mem.WithLabelValues("AuthCount").Set(3 * 1024 * 1024)
-	now = now.Add(time.Second)
+	now = now.Add(memoryAge)
 	b, _ := e.get("/ui/")
 	if !strings.Contains(b, "<td class=\"num\">3.0 MiB</td>") {
 		t.Errorf("memory not shown")
 	}
 }
+
+// TestStatsFromSIP: with the transport known, the chart reads its
+// counters (sipio.Stats) and does not gather the registry.
+func TestStatsFromSIP(t *testing.T) {
+	g := &countingGatherer{}
+	e := newEnv(t, envOpt{gatherer: g})
+	now := time.Unix(1000, 0)
+	e.h.stats.now = func() time.Time { return now }
+	st := sipio.Stats{RequestsIn: map[string]uint64{"REGISTER": 10, "OPTIONS": 5}, RepliesOut: map[int]uint64{200: 5, 401: 6, 429: 4}}
+	e.h.stats.setSIP(func() sipio.Stats { return st })
+	e.h.stats.sample()
+	now = now.Add(2 * time.Second)
+	st = sipio.Stats{RequestsIn: map[string]uint64{"REGISTER": 20, "OPTIONS": 15}, RepliesOut: map[int]uint64{200: 15, 401: 8, 429: 10, 503: 3}}
+	p, err := e.h.stats.sample()
+	if err != nil || len(p) != 1 || p[0].RPS != 10 || p[0].R4xx != 4 || p[0].R429 != 3 {
+		t.Fatalf("points %+v %v", p, err)
+	}
+	if g.n != 0 {
+		t.Errorf("the chart gathered the registry %d times", g.n)
+	}
+}
+
+type countingGatherer struct{ n int }
+
+func (g *countingGatherer) Gather() ([]*dto.MetricFamily, error) { g.n++; return nil, nil }
 
 func TestFormatting(t *testing.T) {
 	if got := humanBytes(512); got != "512 B" {

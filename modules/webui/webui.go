@@ -136,6 +136,7 @@ func (m *Module) Start(ctx context.Context, h *module.Host) error {
 	if h.SIP == nil {
 		return nil
 	}
+	m.h.SetSIP(h.SIP)
 	if level, msg, open := startNotice(m.cfg, h.SIP.Listeners()); msg != "" {
 		h.Log.Log(ctx, level, msg, "sockets", open)
 	}
