@@ -42,6 +42,28 @@ func (fc *FixupCtx) ParseFormat(s string) (*Format, error) {
 	return fc.cm.parseFormat(s, fc.Pos)
 }
 
+// ParsePV resolves a pseudo-variable written as text ("$avp(x)"), for
+// modules whose parameters name variables (auth_db's load_credentials,
+// auth's challenge_attr). A PV with transformations is read-only.
+func (fc *FixupCtx) ParsePV(s string) (*PV, error) {
+	sp, n, err := cfg.ParsePV(s)
+	if err != nil {
+		return nil, fc.Errorf("%v", err)
+	}
+	if n != len(s) {
+		return nil, fc.Errorf("unexpected %q after %s", s[n:], s[:n])
+	}
+	sp.Pos = fc.Pos
+	ref, err := fc.cm.resolvePV(sp, fc.Pos)
+	if err != nil {
+		return nil, err
+	}
+	if len(ref.trans) == 0 {
+		return ref.pv, nil
+	}
+	return &PV{Get: ref.value}, nil
+}
+
 // Arg is one argument of a function call, as written. Use the helper that
 // matches how the function reads it; they all report positioned errors.
 type Arg struct {

@@ -198,6 +198,7 @@ type Registry struct {
 	trans    map[string]*Transform
 	keywords map[string]*Keyword
 	nslots   int
+	shared   map[string]any
 }
 
 // NewRegistry returns a registry with the core built-ins: $var, $vn, $avp,
