@@ -160,13 +160,15 @@ func pikeHot(t *testing.T, r *servertest.Running, ip string) bool {
 }
 
 // TestBrowser is issue 9's browser test: after failed registrations from
-// 127.0.0.5, a user opens the page in headless Chromium, finds the address
-// in the AuthCount table, clicks delete, and the item is gone for a
-// JSON-RPC user too. The screenshots are test artifacts.
+// 127.0.0.5 (wrong password: the real auth and auth_db modules challenge,
+// the seed config's counter counts), a user opens the page in headless
+// Chromium, finds the address in the AuthCount table, clicks delete, and
+// the item is gone for a JSON-RPC user too; the address can register
+// again. The screenshots are test artifacts.
 //
-// The failed registrations are the test module's stand-in for the seed
-// config's auth block (see testmodule_test.go) until auth/registrar are on
-// main.
+// The counter and the 429 are the test module's stand-in for the seed
+// config's $sht(AuthCount=>$si) lines until pv and sl are on main (see
+// testmodule_test.go).
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: not in -short mode")
@@ -177,7 +179,7 @@ func TestBrowser(t *testing.T) {
 	if compiledIn("dmq") {
 		o.dmqPort = rpctest.FreePort(t, "udp")
 	}
-	r := servertest.Start(t, webuiConfig(o))
+	r := servertest.Start(t, webuiConfig(t, o))
 	base := "http://" + r.TCP
 	hot := ""
 	if compiledIn("pike") {

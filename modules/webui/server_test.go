@@ -1,6 +1,7 @@
 package webui_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,25 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icholy/digest"
+
+	"github.com/sipht/sipht/internal/db"
+	"github.com/sipht/sipht/internal/db/dbtest"
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
 	_ "github.com/sipht/sipht/modules/all"
 )
-
-// tablesConfig loads the seed config's two tables: from the real htable
-// module when it is compiled in, else from the test module's fake.
-func tablesConfig() string {
-	if _, ok := module.Lookup("htable"); ok {
-		return `loadmodule "htable.so"
-modparam("htable", "htable", "MessageCount=>size=12;initval=0")
-modparam("htable", "htable", "AuthCount=>size=12;initval=0;autoexpire=360")
-`
-	}
-	return `modparam("webuitest", "fake_htable", 1)
-`
-}
 
 // cfgOpts shape the test config.
 type cfgOpts struct {
@@ -47,10 +39,32 @@ func compiledIn(name string) bool {
 	return ok
 }
 
-// webuiConfig is the seed config's HTTP part on free loopback ports, with
-// the test module standing in for auth/registrar: REGISTERs are failed
-// authentications counted in AuthCount (429 after five), OPTIONS get 200.
-func webuiConfig(o cfgOpts) string {
+// realm is the digest realm of the test config (the seed config uses $fd).
+const realm = "example.com"
+
+// subscribers returns the db_url of a new SQLite database whose
+// subscriber table holds alice/secret (as `kamctl add` writes it).
+func subscribers(t *testing.T) string {
+	t.Helper()
+	b := dbtest.SQLite(t)
+	ctx := context.Background()
+	if _, err := b.DB.Init(ctx, db.Subscriber("subscriber")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.NewSubscribers(b.DB, "subscriber").AddUser(ctx, "alice", realm, "secret", db.AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return b.URL
+}
+
+// webuiConfig is the seed config's HTTP part and its authentication with
+// the failure counter, on free loopback ports: htable with the seed's
+// tables, auth and auth_db on SQLite (plaintext passwords, as the seed),
+// and the test module for what needs pv and sl (not on main yet). A
+// source whose AuthCount is above 5 gets 429; a failed auth_check counts
+// and gets auth_challenge's 401; a good one clears the count (200).
+func webuiConfig(t *testing.T, o cfgOpts) string {
+	t.Helper()
 	registerTestModule()
 	udp := "0"
 	mods, route := "", ""
@@ -81,15 +95,38 @@ modparam("pike", "allow", "127.0.0.20/30")
 listen=udp:127.0.0.1:` + udp + `
 listen=tcp:127.0.0.1:0
 children=2
+loadmodule "htable.so"
+loadmodule "auth.so"
+loadmodule "auth_db.so"
 loadmodule "xhttp.so"
 loadmodule "jsonrpcs.so"
 loadmodule "xhttp_prom.so"
 loadmodule "webui.so"
 loadmodule "webuitest.so"
 modparam("jsonrpcs", "transport", 1)
-` + tablesConfig() + mods + o.webui + `
+modparam("htable", "htable", "MessageCount=>size=12;initval=0")
+modparam("htable", "htable", "AuthCount=>size=12;initval=0;autoexpire=360")
+modparam("auth_db", "db_url", "` + subscribers(t) + `")
+modparam("auth_db", "calculate_ha1", yes)
+modparam("auth_db", "password_column", "password")
+modparam("auth_db", "load_credentials", "")
+modparam("auth_db", "use_domain", 0)
+` + mods + o.webui + `
 request_route {
-` + route + `	webuitest_auth_failed();
+` + route + `	# REQINIT: if ($sht(AuthCount=>$si) > 5) { sl_send_reply("429", "Rate limiting"); exit; }
+	if (webuitest_rate_limited()) {
+		exit;
+	}
+	if (webuitest_options()) {
+		exit;
+	}
+	# AUTH
+	if (!auth_check("` + realm + `", "subscriber", "1")) {
+		webuitest_count_failure();	# $sht(AuthCount=>$si) = $sht(AuthCount=>$si) + 1;
+		auth_challenge("` + realm + `", "0");
+		exit;
+	}
+	webuitest_forgive();	# $sht(AuthCount=>$si) = $null; (and 200)
 	exit;
 }
 
@@ -112,15 +149,49 @@ event_route[xhttp:request] {
 `
 }
 
-// failRegistrations sends n REGISTERs from local (e.g. "127.0.0.5:0") and
-// returns the reply codes.
+var nonceRE = regexp.MustCompile(`nonce="([^"]+)"`)
+
+// register sends one REGISTER for alice from c: without credentials when
+// nonce is "", else with digest credentials for password pass. It returns
+// the status and the nonce of a 401's challenge.
+func register(t *testing.T, c *servertest.Client, nonce, pass string) (int, string) {
+	t.Helper()
+	uri := "sip:alice@" + realm // servertest.Request writes it as To too: auth_check's flag 1 compares that user
+	var hdrs []string
+	if nonce != "" {
+		ch, err := digest.ParseChallenge(`Digest realm="` + realm + `", nonce="` + nonce + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cr, err := digest.Digest(ch, digest.Options{Method: "REGISTER", URI: uri, Username: "alice", Password: pass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdrs = append(hdrs, "Authorization: "+cr.String())
+	}
+	hdrs = append(hdrs, "Contact: <sip:alice@"+c.Addr()+">")
+	rep := c.Do(t, servertest.Request("REGISTER", uri, hdrs, ""))
+	n := ""
+	if m := nonceRE.FindStringSubmatch(rep); m != nil {
+		n = m[1]
+	}
+	return servertest.Status(rep), n
+}
+
+// failRegistrations makes n registration attempts from local (e.g.
+// "127.0.0.5:0") with a wrong password, as a SIP client does: a REGISTER
+// without credentials, then one answering the challenge, and so on. It
+// returns the reply codes (each attempt is a failed authentication until
+// the source is rate limited).
 func failRegistrations(t *testing.T, r *servertest.Running, local string, n int) []int {
 	t.Helper()
 	c := servertest.DialFrom(t, local, r.UDP)
 	var codes []int
+	nonce := ""
 	for i := 0; i < n; i++ {
-		rep := c.Do(t, servertest.Request("REGISTER", "sip:127.0.0.1", []string{"Contact: <sip:alice@" + c.Addr() + ">"}, ""))
-		codes = append(codes, servertest.Status(rep))
+		code, nn := register(t, c, nonce, "wrong")
+		codes = append(codes, code)
+		nonce = nn
 	}
 	return codes
 }
@@ -152,10 +223,21 @@ func fetch(t *testing.T, c *http.Client, req *http.Request) (int, string) {
 // the RPC registry, a delete made on the page is seen by JSON-RPC, and the
 // request counts reach the chart.
 func TestServer(t *testing.T) {
-	r := servertest.Start(t, webuiConfig(cfgOpts{webui: `modparam("webui", "title", "edge-1 <lab>")` + "\n"}))
+	r := servertest.Start(t, webuiConfig(t, cfgOpts{webui: `modparam("webui", "title", "edge-1 <lab>")` + "\n"}))
 	if got := failRegistrations(t, r, "127.0.0.5:0", 7); !slices.Equal(got, []int{401, 401, 401, 401, 401, 401, 429}) {
 		t.Fatalf("REGISTER replies %v, want six 401 then 429", got)
 	}
+	// the right password clears the count (the seed's $sht(AuthCount=>$si) = $null)
+	c7 := servertest.DialFrom(t, "127.0.0.7:0", r.UDP)
+	_, nonce := register(t, c7, "", "")
+	code, nonce := register(t, c7, nonce, "wrong")
+	if code != 401 || !strings.Contains(rpcGet(t, r, "AuthCount", "127.0.0.7"), `"value":	2`) {
+		t.Fatalf("wrong password: %d, AuthCount %s", code, rpcGet(t, r, "AuthCount", "127.0.0.7"))
+	}
+	if code, _ := register(t, c7, nonce, "secret"); code != 200 || !strings.Contains(rpcGet(t, r, "AuthCount", "127.0.0.7"), "Key name doesn't exist") {
+		t.Fatalf("right password: %d, AuthCount %s", code, rpcGet(t, r, "AuthCount", "127.0.0.7"))
+	}
+
 	base := "http://" + r.TCP
 	c := client(t)
 	code, b := fetch(t, c, mustReq(t, "GET", base+"/ui/", ""))
@@ -213,7 +295,7 @@ func mustReq(t *testing.T, method, u, body string) *http.Request {
 // TestServerToken: with a token, the page asks every client for it, a
 // ?token= link logs a browser in, and JSON-RPC is not affected.
 func TestServerToken(t *testing.T) {
-	r := servertest.Start(t, webuiConfig(cfgOpts{webui: `modparam("webui", "token", "s3cret-0123456789abcdef")` + "\n"}))
+	r := servertest.Start(t, webuiConfig(t, cfgOpts{webui: `modparam("webui", "token", "s3cret-0123456789abcdef")` + "\n"}))
 	base := "http://" + r.TCP
 	c := client(t)
 	if code, b := fetch(t, c, mustReq(t, "GET", base+"/ui/", "")); code != 401 || !strings.Contains(b, `name="token"`) {
