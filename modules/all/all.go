@@ -22,6 +22,7 @@ import (
 	_ "github.com/sipht/sipht/modules/textops"
 	_ "github.com/sipht/sipht/modules/textopsx"
 	_ "github.com/sipht/sipht/modules/usrloc"
+	_ "github.com/sipht/sipht/modules/webui"
 	_ "github.com/sipht/sipht/modules/xhttp"
 	_ "github.com/sipht/sipht/modules/xhttp_prom"
 )
