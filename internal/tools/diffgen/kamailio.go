@@ -10,15 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-)
 
-// ConfigErrorLine is the whole golden of a snippet Kamailio refuses to start with.
-const ConfigErrorLine = "!config-error"
+	"github.com/sipht/sipht/internal/tools/diffgen/snippet"
+)
 
 // Runner runs snippets on a real Kamailio.
 type Runner struct {
@@ -33,50 +31,14 @@ type Runner struct {
 }
 
 // Result is what Kamailio did with one snippet.
-type Result struct {
-	// ConfigError is true when Kamailio refused the configuration.
-	ConfigError bool
-	// Lines are the xlog message texts, in order, without log prefix and
-	// without the trailing newline.
-	Lines []string
-	// Replies are the status lines of the replies received, as "<code> <reason>".
-	Replies []string
-	// Stderr is Kamailio's whole stderr, for diagnostics.
-	Stderr []string
-}
-
-// Golden renders the result in golden-file form.
-func (r *Result) Golden() string {
-	if r.ConfigError {
-		return ConfigErrorLine + "\n"
-	}
-	var b strings.Builder
-	for _, l := range r.Lines {
-		b.WriteString(l)
-		b.WriteString("\n")
-	}
-	for _, rep := range r.Replies {
-		b.WriteString("!reply ")
-		b.WriteString(rep)
-		b.WriteString("\n")
-	}
-	return b.String()
-}
-
-// scriptLogRE matches a Kamailio log line written by xlog: " 1(4242) ERROR: <script>: text".
-var scriptLogRE = regexp.MustCompile(`^\s*\d+\(\d+\) [A-Z0-9]+: <script>: (.*)$`)
-
-// logPrefixRE finds a Kamailio log prefix inside a line, which happens when
-// an xlog message lacks its trailing newline and the next log line is glued
-// to it; such output embeds a PID and can never be a stable golden.
-var logPrefixRE = regexp.MustCompile(`\d+\(\d+\) [A-Z0-9]+: `)
+type Result = snippet.Result
 
 // errBind marks a failure to bind the chosen port, worth a retry on another.
 var errBind = errors.New("kamailio could not bind its port")
 
 // Run runs one snippet, retrying a few times when the free port it picked
 // was taken meanwhile.
-func (r *Runner) Run(ctx context.Context, s *Snippet) (*Result, error) {
+func (r *Runner) Run(ctx context.Context, s *snippet.Snippet) (*Result, error) {
 	var err error
 	for range 4 {
 		var res *Result
@@ -127,7 +89,7 @@ func (l *stderrLog) snapshot() []string {
 // waitMarker waits until the marker line for callID appears (returning its
 // index), stderr ends (returning -1, nil) or the deadline passes.
 func (l *stderrLog) waitMarker(callID string, deadline time.Time) (int, error) {
-	want := MarkerPrefix + callID + "@@"
+	want := snippet.Marker(callID)
 	stop := time.AfterFunc(time.Until(deadline), func() {
 		l.mu.Lock()
 		l.cond.Broadcast()
@@ -165,7 +127,7 @@ func freeUDPPort() (int, error) {
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
-func (r *Runner) runOnce(ctx context.Context, s *Snippet) (res *Result, err error) {
+func (r *Runner) runOnce(ctx context.Context, s *snippet.Snippet) (res *Result, err error) {
 	port, err := freeUDPPort()
 	if err != nil {
 		return nil, err
@@ -223,7 +185,7 @@ func (r *Runner) runOnce(ctx context.Context, s *Snippet) (res *Result, err erro
 	ticker := time.NewTicker(150 * time.Millisecond)
 	defer ticker.Stop()
 	sendMarker := func(id string) error {
-		_, err := client.WriteToUDP([]byte(markerReply(id)), kaddr)
+		_, err := client.WriteToUDP([]byte(snippet.MarkerReply(id)), kaddr)
 		return err
 	}
 wait:
@@ -245,7 +207,7 @@ wait:
 	lines := logs.snapshot()
 	readyIdx := -1
 	for i, l := range lines {
-		if m := scriptLogRE.FindStringSubmatch(l); m != nil && m[1] == MarkerPrefix+"ready@@" {
+		if m := snippet.ScriptLogRE.FindStringSubmatch(l); m != nil && m[1] == snippet.Marker("ready") {
 			readyIdx = i
 			break
 		}
@@ -261,7 +223,7 @@ wait:
 	// The request, then the end marker: with children=1 a single process
 	// handles both in order, so the end marker is logged only after the
 	// request is completely processed.
-	if _, err := client.WriteToUDP([]byte(Request()), kaddr); err != nil {
+	if _, err := client.WriteToUDP([]byte(snippet.Request()), kaddr); err != nil {
 		return nil, fmt.Errorf("sending request: %w", err)
 	}
 	if err := sendMarker("end"); err != nil {
@@ -276,15 +238,8 @@ wait:
 		return nil, fmt.Errorf("kamailio exited while processing the request; stderr:\n%s", tail(lines, 20))
 	}
 	res = &Result{Stderr: lines}
-	for _, l := range lines[readyIdx+1 : endIdx+1] {
-		m := scriptLogRE.FindStringSubmatch(l)
-		if m == nil || strings.HasPrefix(m[1], MarkerPrefix) {
-			continue
-		}
-		if logPrefixRE.MatchString(m[1]) {
-			return nil, fmt.Errorf("an xlog line ran into the next log line (xlog text without trailing newline?): %q", l)
-		}
-		res.Lines = append(res.Lines, m[1])
+	if res.Lines, err = snippet.ScriptLines(lines[readyIdx+1 : endIdx+1]); err != nil {
+		return nil, err
 	}
 	// Replies were sent before the end marker was even read by Kamailio;
 	// on loopback they are already queued on the client socket.
@@ -295,9 +250,8 @@ wait:
 		if err != nil {
 			break
 		}
-		first, _, _ := strings.Cut(string(buf[:n]), "\r\n")
-		if rest, ok := strings.CutPrefix(first, "SIP/2.0 "); ok {
-			res.Replies = append(res.Replies, rest)
+		if st, ok := snippet.ReplyStatus(buf[:n]); ok {
+			res.Replies = append(res.Replies, st)
 		}
 	}
 	return res, nil

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sipht/sipht/internal/tools/diffgen/snippet"
 )
 
 // DefaultKamailio is tried when kamailio is not on PATH (Debian installs it
@@ -32,7 +34,7 @@ import (
 const DefaultKamailio = "/usr/sbin/kamailio"
 
 // SnippetDir is the snippet directory relative to the module root.
-const SnippetDir = "internal/script/testdata/diff"
+const SnippetDir = snippet.Dir
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -69,7 +71,7 @@ func run(args []string) error {
 		}
 		*kam = p
 	}
-	snippets, err := LoadSnippets(*dir)
+	snippets, err := snippet.LoadSnippets(*dir)
 	if err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ type Outcome struct {
 
 // RunAll runs the snippets with at most jobs Kamailio instances at a time and
 // returns their outcomes in snippet order.
-func RunAll(ctx context.Context, r *Runner, snippets []*Snippet, jobs int) []Outcome {
+func RunAll(ctx context.Context, r *Runner, snippets []*snippet.Snippet, jobs int) []Outcome {
 	if jobs < 1 {
 		jobs = 1
 	}
@@ -156,11 +158,11 @@ func RunAll(ctx context.Context, r *Runner, snippets []*Snippet, jobs int) []Out
 	return out
 }
 
-func selectSnippets(all []*Snippet, only string) ([]*Snippet, error) {
+func selectSnippets(all []*snippet.Snippet, only string) ([]*snippet.Snippet, error) {
 	if only == "" {
 		return all, nil
 	}
-	var out []*Snippet
+	var out []*snippet.Snippet
 	for _, want := range strings.Split(only, ",") {
 		want = strings.TrimSpace(want)
 		found := false
