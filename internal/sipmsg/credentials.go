@@ -13,7 +13,7 @@ type Credentials struct {
 	// parts as Kamailio splits it ($au, $ad): "alice@example.com" gives
 	// alice and example.com, and a "sip:" style prefix before the user is
 	// dropped.
-	Username, User, Domain string
+	Username, User, Domain                                          string
 	Realm, Nonce, URI, Response, CNonce, Opaque, QOP, NC, Algorithm string
 }
 

@@ -83,7 +83,7 @@ func TestGoldensMatchKamailio(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	r := NewRunner(kam)
+	r := snippet.NewKamailio(kam)
 	outs := RunAll(ctx, r, snippets, 2)
 	tmp := t.TempDir()
 	for i, s := range snippets {
@@ -103,7 +103,7 @@ func TestGoldensMatchKamailio(t *testing.T) {
 		}
 		if got != string(want) {
 			t.Errorf("%s: Kamailio now prints\n%s\ncommitted golden is\n%s\nKamailio stderr (tail):\n%s",
-				s.Name, got, want, tail(o.Result.Stderr, 15))
+				s.Name, got, want, snippet.Tail(o.Result.Stderr, 15))
 		}
 	}
 }
