@@ -243,6 +243,14 @@ type Result struct {
 	Replies []string
 	// Stderr is the server's whole log output, for diagnostics.
 	Stderr []string
+	// Missing lists the modules the config loads that the server lacks
+	// (sipht runs with Sipht.SkipMissingModules).
+	Missing []string
+	// Unsupported is set when the config failed to load only because of
+	// functions, pseudo-variables or transformations nobody provides
+	// (names like "is_method/1", "sht", "s.foo"): a missing feature, not
+	// a config error.
+	Unsupported []string
 }
 
 // Golden renders the result in golden-file form.
