@@ -60,19 +60,6 @@ func (m *Module) fixupHdr(pc *script.PVFixupCtx) (*script.PV, error) {
 	if err != nil {
 		return nil, err
 	}
-	count := func(c *script.Ctx) int {
-		name, ok := hn.name(c)
-		if !ok {
-			return 0
-		}
-		n := 0
-		for _, h := range core.Headers(c.Msg) {
-			if hdrMatch(h, name) {
-				n++
-			}
-		}
-		return n
-	}
 	get := func(c *script.Ctx) script.Value {
 		name, ok := hn.name(c)
 		if !ok {
@@ -130,7 +117,7 @@ func (m *Module) fixupHdr(pc *script.PVFixupCtx) (*script.PV, error) {
 		}
 		return script.Null
 	}
-	return &script.PV{Get: get, Count: count}, nil
+	return &script.PV{Get: get}, nil // no Count: Kamailio's $cnt takes only $avp and $xavp
 }
 
 // fixupHdrc compiles $hdrc(name): how many headers called name there are.

@@ -20,7 +20,7 @@ import (
 var (
 	str5060 = script.StrInt("5060", 5060)
 	str5061 = script.StrInt("5061", 5061)
-	strUDP  = script.StrInt("udp", 1)
+	strUDP  = script.StrInt("UDP", 1) // Kamailio's default transport text
 )
 
 // methodIDs are Kamailio's METHOD_* values ($rm in integer context).

@@ -37,6 +37,7 @@ type Module struct {
 	prefix     string // modparam prefix (default "<script>: ")
 	prefixMode int64
 	longFormat int64
+	forceColor int64
 
 	log      *slog.Logger
 	handler  slog.Handler
@@ -62,7 +63,8 @@ func (m *Module) Params() []module.Param {
 		{Name: "long_format", Kind: module.ParamInt, Doc: "xlogl prints the config file name too",
 			Set: func(v module.Value) error { m.longFormat = v.Int; return nil }},
 		{Name: "buf_size", Kind: module.ParamInt, Set: ignore},
-		{Name: "force_color", Kind: module.ParamInt, Set: ignore},
+		{Name: "force_color", Kind: module.ParamInt, Doc: "$C(xy) gives colours even when not logging to stderr",
+			Set: func(v module.Value) error { m.forceColor = v.Int; return nil }},
 		{Name: "log_facility", Kind: module.ParamStr, Set: ignore},
 		{Name: "log_colors", Kind: module.ParamStr, Multi: true, Set: ignore},
 		{Name: "methods_filter", Kind: module.ParamInt, Set: ignore},
@@ -112,9 +114,18 @@ func (m *Module) Init(h *module.Host) error {
 	add(script.Func{Name: "xlogl", MinArgs: 1, MaxArgs: 3, Fixup: func(fc *script.FixupCtx) (script.Handler, error) {
 		return m.fixup(fc, lErr, true)
 	}})
+	colors := h.Core.LogStderr || m.forceColor != 0
 	if err := r.AddPV(script.PVClass{Name: "C", Inner: script.InnerRequired, Module: "xlog",
-		Fixup: func(*script.PVFixupCtx) (*script.PV, error) {
-			return &script.PV{Get: func(*script.Ctx) script.Value { return script.Str("") }}, nil
+		Fixup: func(pc *script.PVFixupCtx) (*script.PV, error) {
+			seq, ok := termColor(pc.Inner)
+			if !ok {
+				return nil, pc.Errorf("invalid color name %q (two letters: foreground, background)", pc.Inner)
+			}
+			v := script.Str("")
+			if colors {
+				v = script.Str(seq)
+			}
+			return &script.PV{Get: func(*script.Ctx) script.Value { return v }}, nil
 		}}); err != nil {
 		errs = append(errs, err)
 	}
@@ -122,6 +133,25 @@ func (m *Module) Init(h *module.Host) error {
 		return fmt.Errorf("xlog: %v", errs)
 	}
 	return nil
+}
+
+// termColor returns the terminal escape sequence for a $C(fb) name as
+// Kamailio's dprint_term_color: an upper-case foreground is bold; letters
+// x (default), s (black), r, g, y, b, p, c, w.
+func termColor(name string) (string, bool) {
+	if len(name) != 2 || !strings.ContainsRune("xsrgybpcwSRGYBPCW", rune(name[0])) || !strings.ContainsRune("xsrgybpcw", rune(name[1])) {
+		return "", false
+	}
+	code := map[byte]string{'x': "9", 's': "0", 'r': "1", 'g': "2", 'y': "3", 'b': "4", 'p': "5", 'c': "6", 'w': "7"}
+	f, b := name[0], name[1]
+	seq := "\033["
+	if f >= 'a' {
+		seq += "0;"
+	} else {
+		seq += "1;"
+		f += 32
+	}
+	return seq + "3" + code[f] + ";4" + code[b] + "m", true
 }
 
 // Kamailio's log levels.

@@ -229,7 +229,7 @@ wait:
 	lines := logs.snapshot()
 	readyIdx := -1
 	for i, l := range lines {
-		if m := ScriptLogRE.FindStringSubmatch(l); m != nil && m[1] == Marker("ready") {
+		if m := ScriptLogRE.FindStringSubmatch(l); m != nil && m[2] == Marker("ready") {
 			readyIdx = i
 			break
 		}

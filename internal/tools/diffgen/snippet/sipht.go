@@ -40,7 +40,8 @@ var (
 	modParamRE   = regexp.MustCompile(`^\s*modparamx?\(\s*"([^"]+)"`)
 )
 
-// stripMissing removes the lines of modules that are not compiled in.
+// stripMissing comments out the lines of modules that are not compiled in
+// (keeping the line numbers: xlogl prints them).
 func stripMissing(config string) (string, []string) {
 	missing := map[string]bool{}
 	var out []string
@@ -49,10 +50,12 @@ func stripMissing(config string) (string, []string) {
 			name := strings.TrimSuffix(m[1][strings.LastIndexByte(m[1], '/')+1:], ".so")
 			if info, ok := module.Lookup(name); !ok || info.Builtin {
 				missing[name] = true
+				out = append(out, "# sipht lacks this module: "+l)
 				continue
 			}
 		}
 		if m := modParamRE.FindStringSubmatch(l); m != nil && missing[m[1]] {
+			out = append(out, "# sipht lacks this module: "+l)
 			continue
 		}
 		out = append(out, l)
@@ -89,7 +92,8 @@ func (l *logLines) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		l.lines = append(l.lines, string(rest[:i]))
+		// as bufio.ScanLines reads Kamailio's stderr: a CR before the LF goes
+		l.lines = append(l.lines, strings.TrimSuffix(string(rest[:i]), "\r"))
 		rest = rest[i+1:]
 	}
 	l.partial = append(l.partial[:0], rest...)

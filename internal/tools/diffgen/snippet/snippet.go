@@ -272,27 +272,40 @@ func (r *Result) Golden() string {
 }
 
 // ScriptLogRE matches a log line written by xlog, Kamailio's and sipht's
-// alike: " 1(4242) ERROR: <script>: text"; the group is the text.
-var ScriptLogRE = regexp.MustCompile(`^\s*\d+\(\d+\) [A-Z0-9]+: <script>: (.*)$`)
+// alike: " 1(4242) ERROR: <script>: text"; the last group is the text.
+// With the core log_prefix set, Kamailio prints the prefix before
+// "<script>: " (" 1(7) ERROR: {1 OPTIONS} <script>: text"): the first group.
+var ScriptLogRE = regexp.MustCompile(`^\s*\d+\(\d+\) [A-Z0-9]+: (|\S.*? )<script>: (.*)$`)
 
 // LogPrefixRE finds a log prefix inside a line, which happens when an xlog
 // message lacks its trailing newline and the next log line is glued to it;
 // such output embeds a PID and can never be a stable golden.
 var LogPrefixRE = regexp.MustCompile(`\d+\(\d+\) [A-Z0-9]+: `)
 
+// ScriptText returns the xlog text of a log line (with a log_prefix, if
+// any, in front of it) and whether the line is one.
+func ScriptText(line string) (string, bool) {
+	m := ScriptLogRE.FindStringSubmatch(line)
+	if m == nil {
+		return "", false
+	}
+	return m[1] + m[2], true
+}
+
 // ScriptLines extracts the xlog texts from log lines, leaving out marker
-// lines. It fails when an xlog text ran into the next log line.
+// lines. A log_prefix stays in front of its text. It fails when an xlog
+// text ran into the next log line.
 func ScriptLines(lines []string) ([]string, error) {
 	var out []string
 	for _, l := range lines {
 		m := ScriptLogRE.FindStringSubmatch(l)
-		if m == nil || strings.HasPrefix(m[1], MarkerPrefix) {
+		if m == nil || strings.HasPrefix(m[2], MarkerPrefix) {
 			continue
 		}
-		if LogPrefixRE.MatchString(m[1]) {
+		if LogPrefixRE.MatchString(m[2]) {
 			return nil, fmt.Errorf("an xlog line ran into the next log line (xlog text without trailing newline?): %q", l)
 		}
-		out = append(out, m[1])
+		out = append(out, m[1]+m[2])
 	}
 	return out, nil
 }

@@ -93,12 +93,9 @@ func TestGoldenRendering(t *testing.T) {
 		"12(7) WARNING: <script>: x=1":      "x=1",
 		" 1(4242) CRITICAL: <script>: ":     "",
 		" 0(1) ERROR: <core> [x.c:1]: nope": "",
+		" 1(13007) ERROR: {1 1 OPTIONS c1} <script>: hello OPTIONS": "{1 1 OPTIONS c1} hello OPTIONS",
 	} {
-		m := ScriptLogRE.FindStringSubmatch(line)
-		got := ""
-		if m != nil {
-			got = m[1]
-		}
+		got, _ := ScriptText(line)
 		if got != want {
 			t.Errorf("ScriptLogRE(%q) = %q, want %q", line, got, want)
 		}
