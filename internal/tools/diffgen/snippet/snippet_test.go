@@ -89,10 +89,10 @@ func TestGoldenRendering(t *testing.T) {
 		t.Errorf("empty golden = %q", got)
 	}
 	for line, want := range map[string]string{
-		" 1(4242) ERROR: <script>: hello":   "hello",
-		"12(7) WARNING: <script>: x=1":      "x=1",
-		" 1(4242) CRITICAL: <script>: ":     "",
-		" 0(1) ERROR: <core> [x.c:1]: nope": "",
+		" 1(4242) ERROR: <script>: hello":                           "hello",
+		"12(7) WARNING: <script>: x=1":                              "x=1",
+		" 1(4242) CRITICAL: <script>: ":                             "",
+		" 0(1) ERROR: <core> [x.c:1]: nope":                         "",
 		" 1(13007) ERROR: {1 1 OPTIONS c1} <script>: hello OPTIONS": "{1 1 OPTIONS c1} hello OPTIONS",
 	} {
 		got, _ := ScriptText(line)
