@@ -99,9 +99,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if *check {
+		opts.ForceStderr = true
+	}
 	srv, err := server.Load(opts)
 	if err != nil {
 		printErrors(stderr, err)
+		if *check {
+			if sum := server.Summarize(err).String(); sum != "" {
+				fmt.Fprintf(stderr, "\nsummary:\n%s", sum)
+			}
+		}
 		return 1
 	}
 	if *check {

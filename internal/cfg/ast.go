@@ -91,7 +91,10 @@ type Socket struct {
 	Proto string // "udp", "tcp", "tls", "sctp", "ws", "wss", "" or "*"
 	Hosts []string
 	Port  int
-	Raw   string
+	// PortSet is true when the port was written, even as 0 (sipht reads
+	// an explicit port 0 as "any free port"; Kamailio as the default port).
+	PortSet bool
+	Raw     string
 }
 
 // CfgVar is a custom configuration variable: group.name = value [desc "text"],

@@ -656,6 +656,7 @@ func (p *parser) socket(param string) (Socket, bool) {
 		switch {
 		case p.is(NUMBER):
 			so.Port = int(p.tok.Int)
+			so.PortSet = true
 			raw.WriteString(":" + p.tok.Raw)
 			p.advance()
 		case p.is(STAR):

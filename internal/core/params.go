@@ -238,6 +238,13 @@ func listenSpecs(s cfg.Socket, defPort int) ([]sipio.ListenSpec, error) {
 		if err != nil {
 			return nil, err
 		}
+		if s.PortSet && s.Port == 0 {
+			// An explicit :0 asks for a free port (what tests write;
+			// Kamailio would use the default port).
+			for i := range specs {
+				specs[i].Port = 0
+			}
+		}
 		out = append(out, specs...)
 	}
 	return out, nil

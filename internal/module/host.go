@@ -2,7 +2,11 @@ package module
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,6 +36,9 @@ type Host struct {
 	RPC *rpc.Registry
 	// Metrics is where modules register their Prometheus collectors.
 	Metrics prometheus.Registerer
+	// Gatherer reads every metric registered in Metrics (and the server's
+	// own): what /metrics serves (xhttp_prom's prom_dispatch).
+	Gatherer prometheus.Gatherer
 	// Loaded returns another loaded module by name, e.g. htable asking for
 	// dmq when enable_dmq is set.
 	Loaded func(name string) (Module, bool)
@@ -44,6 +51,30 @@ type Host struct {
 	// Go runs fn in a goroutine that the server waits for on shutdown; the
 	// context is cancelled when the server stops.
 	Go func(fn func(ctx context.Context))
+	// Exec runs fn on one of the SIP worker goroutines with that worker's
+	// script context, Reset for msg (nil for none; msg.Worker is set), and
+	// waits until fn returned (usable from Start on). Kamailio runs input
+	// that is not SIP, such as xhttp requests, in its SIP worker processes;
+	// this is the same: the routes see the workers' $var and per-worker
+	// module state. fn must not block for long (it holds a SIP worker),
+	// and Exec must not be called from a worker. Errors: the transport is
+	// not running (sipio.ErrNotStarted, sipio.ErrServerClosed) or ctx ended.
+	Exec func(ctx context.Context, msg *sipio.Msg, fn func(c *script.Ctx)) error
+}
+
+// Rundir returns the runtime directory (core parameter rundir, resolved
+// against the working directory), creating it with mode 0700 if it does not
+// exist, as Kamailio does at start-up (one level: its parent must exist).
+// Modules call it from Start, before putting sockets or FIFOs there.
+func (h *Host) Rundir() (string, error) {
+	dir := h.Path(h.Core.Rundir)
+	if dir == "" {
+		dir = "."
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return dir, fmt.Errorf("create runtime directory %s (core parameter rundir): %w", dir, err)
+	}
+	return dir, nil
 }
 
 // Path resolves a path from the config against the working directory.

@@ -430,15 +430,3 @@ xlog("print=$dual\n");
 		t.Errorf("StrInt accessors: %#v", v)
 	}
 }
-
-// Registry.Shared gives one value per registry and key.
-func TestRegistryShared(t *testing.T) {
-	type key struct{}
-	r1, r2 := script.NewRegistry(), script.NewRegistry()
-	n := 0
-	mk := func() any { n++; return n }
-	a, b, c := r1.Shared(key{}, mk), r1.Shared(key{}, mk), r2.Shared(key{}, mk)
-	if a != 1 || b != 1 || c != 2 {
-		t.Errorf("Shared = %v %v %v", a, b, c)
-	}
-}

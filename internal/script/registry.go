@@ -198,7 +198,7 @@ type Registry struct {
 	trans    map[string]*Transform
 	keywords map[string]*Keyword
 	nslots   int
-	shared   map[any]any
+	shared   map[string]any
 }
 
 // NewRegistry returns a registry with the core built-ins: $var, $vn, $avp,
@@ -320,25 +320,6 @@ func orCore(m string) string {
 		return "core"
 	}
 	return "module " + m
-}
-
-// Shared returns the registry-scoped value stored under key, calling newV
-// to create it the first time. Modules use it to share data that belongs to
-// one registry (one server) with other modules without global state: the
-// core module keeps its per-message routing Slot here, so pv, sl and others
-// reach the same R-URI state. Use a private key type (type key struct{}).
-// Like the other registration methods it must be called before or during
-// Compile (Init, fixups), not while messages are processed.
-func (r *Registry) Shared(key any, newV func() any) any {
-	if v, ok := r.shared[key]; ok {
-		return v
-	}
-	if r.shared == nil {
-		r.shared = map[any]any{}
-	}
-	v := newV()
-	r.shared[key] = v
-	return v
 }
 
 // Slot gives a module per-message data of type T without allocating per

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/sipio"
 )
 
@@ -18,7 +19,7 @@ type sipCollector struct {
 
 	requests, replies, parseErrors, badRequests, dropped, keepAlives *prometheus.Desc
 	sendErrors, clientTimeouts, retrans, requestsOut, repliesIn      *prometheus.Desc
-	tcpOpen, queueLen                                                *prometheus.Desc
+	tcpOpen, queueLen, httpConns                                     *prometheus.Desc
 }
 
 func newSIPCollector(s *sipio.Server) *sipCollector {
@@ -40,12 +41,13 @@ func newSIPCollector(s *sipio.Server) *sipCollector {
 		repliesIn:      d("replies_received_total", "SIP replies received."),
 		tcpOpen:        d("tcp_connections", "TCP connections open now."),
 		queueLen:       d("queue_length", "Messages waiting for a worker."),
+		httpConns:      d("http_connections_total", "TCP connections accepted on SIP listeners and handed to HTTP (xhttp)."),
 	}
 }
 
 func (c *sipCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.requests, c.replies, c.parseErrors, c.badRequests, c.dropped,
-		c.keepAlives, c.sendErrors, c.clientTimeouts, c.retrans, c.requestsOut, c.repliesIn, c.tcpOpen, c.queueLen} {
+		c.keepAlives, c.sendErrors, c.clientTimeouts, c.retrans, c.requestsOut, c.repliesIn, c.tcpOpen, c.queueLen, c.httpConns} {
 		ch <- d
 	}
 }
@@ -72,6 +74,45 @@ func (c *sipCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.retrans, st.Retransmissions)
 	counter(c.requestsOut, st.RequestsOut)
 	counter(c.repliesIn, st.RepliesIn)
+	counter(c.httpConns, st.HTTPConns)
 	ch <- prometheus.MustNewConstMetric(c.tcpOpen, prometheus.GaugeValue, float64(st.TCPOpen))
 	ch <- prometheus.MustNewConstMetric(c.queueLen, prometheus.GaugeValue, float64(st.QueueLen))
+}
+
+// rpcMetrics counts management RPC calls (BINRPC, JSON-RPC over every
+// transport) through the registry's observer, whichever of ctl and
+// jsonrpcs is loaded. Method names that are not registered are counted as
+// "<unknown>", so a client cannot grow the label set.
+type rpcMetrics struct {
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newRPCMetrics(reg prometheus.Registerer) *rpcMetrics {
+	m := &rpcMetrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sipht_rpc_calls_total",
+			Help: "Management RPC calls (kamcmd, JSON-RPC), by method, transport and outcome (ok, fault, not_found, error).",
+		}, []string{"method", "transport", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sipht_rpc_call_duration_seconds",
+			Help:    "Time to run an RPC call and stream its reply, by transport.",
+			Buckets: []float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30},
+		}, []string{"transport"}),
+	}
+	reg.MustRegister(m.calls, m.duration)
+	return m
+}
+
+func (m *rpcMetrics) observe(ci rpc.CallInfo) {
+	method := ci.Method
+	if ci.Outcome == rpc.OutcomeNotFound {
+		method = "<unknown>"
+	}
+	tp := ci.Transport
+	if tp == "" {
+		tp = "other"
+	}
+	m.calls.WithLabelValues(method, tp, ci.Outcome.String()).Inc()
+	m.duration.WithLabelValues(tp).Observe(ci.Duration.Seconds())
 }

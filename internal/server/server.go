@@ -151,6 +151,8 @@ func Load(opts Options) (*Server, error) {
 	if err := rpc.RegisterCore(s.RPC, rpc.CoreInfo{Name: "sipht", Version: core.Version, Modules: s.moduleNames}); err != nil {
 		return nil, fmt.Errorf("server: core RPC methods: %w", err)
 	}
+	s.RPC.SetLogger(s.Log.With(logging.ModuleKey, "<rpc>"))
+	s.RPC.SetObserver(newRPCMetrics(s.Metrics).observe)
 
 	// Problems are collected, not returned at the first one, so that
 	// `sipht -c` on a Kamailio config lists every unsupported module,
@@ -214,9 +216,29 @@ func (s *Server) newHost(name string) *module.Host {
 		Script:    s.Script,
 		RPC:       s.RPC,
 		Metrics:   s.Metrics,
+		Gatherer:  s.Metrics,
 		Loaded:    s.Module,
 		Go:        s.goRun,
+		Exec:      s.exec,
 	}
+}
+
+// exec runs fn on a SIP worker with that worker's script context (see
+// module.Host.Exec).
+func (s *Server) exec(ctx context.Context, msg *sipio.Msg, fn func(c *script.Ctx)) error {
+	sip := s.sip
+	if sip == nil {
+		return sipio.ErrNotStarted
+	}
+	return sip.Exec(ctx, func(w int) {
+		c := s.ctxs[w]
+		if msg != nil {
+			msg.Worker = w
+		}
+		c.Reset(msg)
+		defer c.Reset(nil)
+		fn(c)
+	})
 }
 
 // loadModules instantiates the builtin modules and those the config loads,
@@ -232,8 +254,9 @@ func (s *Server) loadModules(f *cfg.File) cfg.ErrorList {
 			name := moduleName(n.Path)
 			info, ok := module.Lookup(name)
 			if !ok || info.Builtin {
-				errs = append(errs, cfg.Errorf(n.Pos, "loadmodule %q: sipht has no module %q (it has: %s)",
-					n.Path, name, strings.Join(module.Names(), ", ")))
+				errs = append(errs, &cfg.Error{Pos: n.Pos, Err: &UnknownModuleError{Name: name},
+					Msg: fmt.Sprintf("loadmodule %q: sipht has no module %q (it has: %s)",
+						n.Path, name, strings.Join(module.Names(), ", "))})
 				if s.missing == nil {
 					s.missing = map[string]bool{}
 				}
@@ -288,8 +311,9 @@ func (s *Server) modparam(n *cfg.ModParam) cfg.ErrorList {
 	for _, lm := range targets {
 		p, ok := module.FindParam(lm.mod, n.Param)
 		if !ok {
-			errs = append(errs, cfg.Errorf(n.Pos, "modparam: module %s has no parameter %q (it has: %s)",
-				lm.name, n.Param, strings.Join(module.ParamNames(lm.mod), ", ")))
+			errs = append(errs, &cfg.Error{Pos: n.Pos, Err: &UnknownParamError{Module: lm.name, Param: n.Param},
+				Msg: fmt.Sprintf("modparam: module %s has no parameter %q (it has: %s)",
+					lm.name, n.Param, strings.Join(module.ParamNames(lm.mod), ", "))})
 			continue
 		}
 		v, err := p.Coerce(module.Value{IsInt: n.IsInt, Int: n.Int, Str: n.Str})

@@ -86,6 +86,19 @@
 // closed after IdleTimeout without traffic, and a message must arrive
 // completely within ReadTimeout of its first byte.
 //
+// # HTTP on SIP TCP sockets (xhttp)
+//
+// With SetHTTPHandler installed, the reader of each accepted TCP
+// connection looks at its first line before framing: a line ending in
+// " HTTP/1.0" or " HTTP/1.1" after an upper-case method token hands the
+// whole connection (with the bytes already read) to the handler and
+// removes it from the SIP connection table; anything else is SIP and is
+// framed as always. Only the first line of a connection is looked at,
+// dialled connections never, and nothing at all without a handler, so SIP
+// over TCP is unaffected. Exec runs a function on a worker goroutine, so
+// that such input runs script routes with the workers' state, as
+// Kamailio's xhttp does in its SIP worker processes.
+//
 // # Replies (Kamailio compatibility)
 //
 // Respond builds what Kamailio 5.6's sl_send_reply builds, byte for byte

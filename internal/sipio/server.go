@@ -171,6 +171,9 @@ type Server struct {
 
 	tcp    tcpTable
 	client clientTable
+
+	httpHandler atomic.Pointer[HTTPHandler]
+	execRR      atomic.Uint32
 }
 
 type udpSocket struct {
@@ -191,6 +194,7 @@ type packet struct {
 	udp  *udpSocket
 	conn *tcpConn
 	at   time.Time
+	fn   func(worker int) // set for Exec: run fn instead of parsing
 }
 
 // NewServer checks cfg and prepares a server; Start opens the sockets.
@@ -362,6 +366,9 @@ func localAddrs(ip netip.Addr) []netip.Addr {
 	}
 	return out
 }
+
+// Workers returns the number of worker goroutines (Msg.Worker is below it).
+func (s *Server) Workers() int { return s.cfg.Workers }
 
 // Listeners returns the open sockets (empty before Start). The script's
 // `myself` matcher is built from it.
@@ -576,6 +583,10 @@ func (s *Server) work(idx int, q chan packet) {
 	defer s.workers.Done()
 	w := &worker{idx: idx}
 	for p := range q {
+		if p.fn != nil {
+			p.fn(idx)
+			continue
+		}
 		s.process(w, &p)
 		putBuf(p.bp)
 	}

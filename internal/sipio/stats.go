@@ -78,6 +78,7 @@ type counters struct {
 	tcpAccepted atomic.Uint64
 	tcpDialed   atomic.Uint64
 	tcpOpen     atomic.Int64
+	httpConns   atomic.Uint64
 }
 
 func (c *counters) drop(r DropReason) { c.dropped[r].Add(1) }
@@ -106,7 +107,8 @@ type Stats struct {
 	ReadErrors         uint64                // socket read errors other than shutdown
 	TCPAccepted        uint64                // TCP connections accepted
 	TCPDialed          uint64                // TCP connections opened by us
-	TCPOpen            int64                 // TCP connections open now
+	TCPOpen            int64                 // TCP connections open now (SIP; HTTP ones are not counted once handed over)
+	HTTPConns          uint64                // accepted TCP connections handed to the HTTP handler
 	QueueLen, QueueCap int                   // messages waiting in worker queues, and their total capacity
 }
 
@@ -131,6 +133,7 @@ func (s *Server) Stats() Stats {
 		TCPAccepted:     c.tcpAccepted.Load(),
 		TCPDialed:       c.tcpDialed.Load(),
 		TCPOpen:         c.tcpOpen.Load(),
+		HTTPConns:       c.httpConns.Load(),
 	}
 	for i := range c.requestsIn {
 		if v := c.requestsIn[i].Load(); v > 0 {

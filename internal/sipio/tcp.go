@@ -16,7 +16,8 @@ type tcpConn struct {
 	srv           *Server
 	c             *net.TCPConn
 	local, remote netip.AddrPort
-	queue         int // the worker that handles all of this connection's messages (keeps their order)
+	queue         int  // the worker that handles all of this connection's messages (keeps their order)
+	accepted      bool // accepted by one of our listeners (not dialled): may be sniffed for HTTP
 	wmu           sync.Mutex
 	closed        closedFlag
 }
@@ -44,14 +45,14 @@ func (t *tcpTable) init() {
 
 // add registers a connection and starts its reader, unless the table is full
 // or the server is stopping.
-func (s *Server) addConn(c *net.TCPConn, local, remote netip.AddrPort) (*tcpConn, error) {
+func (s *Server) addConn(c *net.TCPConn, local, remote netip.AddrPort, accepted bool) (*tcpConn, error) {
 	t := &s.tcp
 	t.mu.Lock()
 	if len(t.conns) >= s.cfg.TCP.MaxConns {
 		t.mu.Unlock()
 		return nil, fmt.Errorf("sipio: %d TCP connections open (the maximum)", s.cfg.TCP.MaxConns)
 	}
-	tc := &tcpConn{srv: s, c: c, local: local, remote: remote, queue: t.nextQ % len(s.queues)}
+	tc := &tcpConn{srv: s, c: c, local: local, remote: remote, queue: t.nextQ % len(s.queues), accepted: accepted}
 	t.nextQ++
 	t.conns[tc] = struct{}{}
 	t.byRemote[remote] = tc
@@ -76,6 +77,20 @@ func (s *Server) removeConn(tc *tcpConn) {
 		return
 	}
 	tc.c.Close()
+	s.forgetConn(tc)
+}
+
+// detachConn forgets a connection without closing it (it was handed over
+// to the HTTP handler); SIP writes to it fail from now on.
+func (s *Server) detachConn(tc *tcpConn) bool {
+	if tc.closed.Swap(true) {
+		return false
+	}
+	s.forgetConn(tc)
+	return true
+}
+
+func (s *Server) forgetConn(tc *tcpConn) {
 	t := &s.tcp
 	t.mu.Lock()
 	delete(t.conns, tc)
@@ -125,7 +140,7 @@ func (s *Server) acceptTCP(l *tcpListener) {
 			c.Close()
 			continue
 		}
-		if _, err := s.addConn(c, l.local, remote); err != nil {
+		if _, err := s.addConn(c, l.local, remote, true); err != nil {
 			if !errors.Is(err, ErrServerClosed) {
 				s.ctr.drop(DropTCPLimit)
 			}
@@ -183,7 +198,7 @@ func (s *Server) dialTCP(remote, local netip.AddrPort) (*tcpConn, error) {
 		return nil, fmt.Errorf("sipio: connect to tcp:%s: %w", remote, err)
 	}
 	c := nc.(*net.TCPConn)
-	tc, err := s.addConn(c, unmapAP(c.LocalAddr().(*net.TCPAddr).AddrPort()), remote)
+	tc, err := s.addConn(c, unmapAP(c.LocalAddr().(*net.TCPAddr).AddrPort()), remote, false)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -306,10 +321,28 @@ func (s *Server) readTCP(tc *tcpConn) {
 	buf := make([]byte, 0, startSize)
 	var partialSince time.Time
 	max := s.cfg.MaxMessageSize
+	// An accepted connection whose first line is an HTTP/1.x request line
+	// goes to the HTTP handler when one is set (xhttp); everything else is
+	// SIP, framed below.
+	sniff := tc.accepted && s.httpHandler.Load() != nil
 	for {
+		framing := true
+		if sniff && len(buf) > 0 {
+			switch sniffHTTP(buf) {
+			case sniffNeedMore:
+				framing = false
+			case sniffHTTPConn:
+				if s.handOverHTTP(tc, buf) {
+					return
+				}
+				sniff = false
+			default:
+				sniff = false
+			}
+		}
 		// Frame everything already buffered.
 		off := 0
-		for off < len(buf) {
+		for framing && off < len(buf) {
 			skip, pings, size, err := frameStream(buf[off:], max)
 			for i := 0; i < pings; i++ {
 				s.ctr.keepAlives.Add(1)

@@ -5,153 +5,124 @@ import (
 	"strings"
 )
 
-// NameAddr is a parsed From/To-style header body:
-// [display-name] <uri>;params or uri;params. Its strings are substrings of
-// the parsed text.
+// NameAddr is a From/To/Contact-style header value split into its parts.
 type NameAddr struct {
-	// Display is the display name as written: a quoted one keeps its
-	// quotes ("\"Alice\""), a token one is trimmed ("Alice Smith"). Empty
-	// when absent.
-	Display string
-	// URI is the address without its angle brackets.
-	URI string
-	// Params are the header parameters after the address, without the
-	// first ';'.
-	Params string
-	// Tag is the value of the tag parameter ("" when absent).
-	Tag string
-	// HasTag reports whether a tag parameter is present.
-	HasTag bool
+	Display string // the display name as written (quotes kept)
+	URI     string
+	Params  string // the header parameters after the URI, without the first ';'
+	// Bracket tells whether the URI was written in <...>.
+	Bracket bool
 }
 
-// ErrNameAddr is returned for a header body that is not a name-addr or
-// addr-spec.
-var ErrNameAddr = errors.New("bad name-addr")
+// ErrBadNameAddr is returned by ParseNameAddr for a malformed value.
+var ErrBadNameAddr = errors.New("malformed name-addr")
 
-// ParseNameAddr parses a From/To/Contact-style header body as Kamailio's
-// parse_to does: a display name (a quoted string, or tokens) followed by
-// <uri>, or a bare URI whose ';' parameters belong to the header; then
-// ;name[=value] parameters, of which tag is picked out.
-func ParseNameAddr(s string) (NameAddr, error) {
+// ParseNameAddr splits v as `["display"] <uri>;params`, `display <uri>` or
+// `uri;params` (where the parameters after a bare URI belong to the
+// header, RFC 3261 §20.10). It does not validate the URI.
+func ParseNameAddr(v string) (NameAddr, error) {
 	var na NameAddr
-	s = trimLWS(s)
-	if s == "" {
-		return na, ErrNameAddr
-	}
-	rest := ""
-	switch {
-	case s[0] == '"':
-		end := quotedEnd(s, 0)
-		if end < 0 {
-			return na, ErrNameAddr
-		}
-		na.Display = s[:end+1]
-		s = trimLWS(s[end+1:])
-		if s == "" || s[0] != '<' {
-			return na, ErrNameAddr
-		}
-		fallthrough
-	case s[0] == '<':
-		end := strings.IndexByte(s, '>')
-		if end < 0 {
-			return na, ErrNameAddr
-		}
-		na.URI = s[1:end]
-		rest = trimLWS(s[end+1:])
-	default:
-		if lt := strings.IndexByte(s, '<'); lt >= 0 {
-			// token display name
-			na.Display = trimLWS(s[:lt])
-			if strings.ContainsAny(na.Display, "\">;") {
-				return na, ErrNameAddr
+	s := strings.TrimLeft(v, " \t\r\n")
+	i := 0
+	if strings.HasPrefix(s, "\"") {
+		j := 1
+		for ; j < len(s); j++ {
+			if s[j] == '\\' {
+				j++
+				continue
 			}
-			end := strings.IndexByte(s[lt:], '>')
-			if end < 0 {
-				return na, ErrNameAddr
+			if s[j] == '"' {
+				break
 			}
-			na.URI = s[lt+1 : lt+end]
-			rest = trimLWS(s[lt+end+1:])
-		} else {
-			// addr-spec: the URI ends at the first ';' (or blank)
-			end := strings.IndexAny(s, "; \t")
-			if end < 0 {
-				end = len(s)
-			}
-			na.URI = s[:end]
-			rest = trimLWS(s[end:])
+		}
+		if j >= len(s) {
+			return na, ErrBadNameAddr
+		}
+		na.Display = s[:j+1]
+		i = j + 1
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+			i++
+		}
+		if i >= len(s) || s[i] != '<' {
+			return na, ErrBadNameAddr
 		}
 	}
-	na.URI = trimLWS(na.URI)
+	rest := s[i:]
+	lt := strings.IndexByte(rest, '<')
+	semi := strings.IndexByte(rest, ';')
+	if lt >= 0 && (semi < 0 || lt < semi || na.Display != "") {
+		if na.Display == "" {
+			na.Display = strings.TrimRight(rest[:lt], " \t\r\n")
+		}
+		gt := strings.IndexByte(rest[lt:], '>')
+		if gt < 0 {
+			return na, ErrBadNameAddr
+		}
+		na.URI = strings.TrimSpace(rest[lt+1 : lt+gt])
+		na.Bracket = true
+		after := strings.TrimLeft(rest[lt+gt+1:], " \t\r\n")
+		if after != "" {
+			if after[0] != ';' {
+				return na, ErrBadNameAddr
+			}
+			na.Params = after[1:]
+		}
+	} else {
+		uri := rest
+		if semi >= 0 {
+			uri, na.Params = rest[:semi], rest[semi+1:]
+		}
+		na.URI = strings.TrimSpace(uri)
+		if strings.ContainsAny(na.URI, " \t") {
+			return na, ErrBadNameAddr
+		}
+	}
 	if na.URI == "" {
-		return na, ErrNameAddr
-	}
-	if rest != "" {
-		if rest[0] != ';' {
-			return na, ErrNameAddr
-		}
-		na.Params = rest[1:]
-		if v, ok := lookupHeaderParam(na.Params, "tag"); ok {
-			na.Tag, na.HasTag = v, true
-		}
+		return na, ErrBadNameAddr
 	}
 	return na, nil
 }
 
-// lookupHeaderParam is LookupParam for header parameters: ';' separates
-// them except inside quoted values.
-func lookupHeaderParam(params, name string) (string, bool) {
-	for params != "" {
-		end := len(params)
-		inq := false
-		for i := 0; i < len(params); i++ {
-			c := params[i]
-			if c == '"' {
-				inq = !inq
-			} else if c == '\\' && inq {
-				i++
-			} else if c == ';' && !inq {
-				end = i
-				break
+// Tag returns the value of the tag parameter of the header and how many
+// tag parameters it has (sanity's duptags check counts them).
+func (na NameAddr) Tag() (tag string, n int) {
+	ParseParams(na.Params, func(p Param) bool {
+		if strings.EqualFold(p.Name, "tag") {
+			if n == 0 {
+				tag = p.Value
 			}
+			n++
 		}
-		p := params[:end]
-		if end < len(params) {
-			params = params[end+1:]
-		} else {
-			params = ""
-		}
-		k, v, _ := strings.Cut(p, "=")
-		if strings.EqualFold(trimLWS(k), name) {
-			return trimLWS(v), true
-		}
-	}
-	return "", false
+		return true
+	})
+	return tag, n
 }
 
-// quotedEnd returns the index of the quote closing the quoted string that
-// starts at s[i], honouring backslash escapes, or -1.
-func quotedEnd(s string, i int) int {
-	for j := i + 1; j < len(s); j++ {
-		switch s[j] {
-		case '\\':
-			j++
-		case '"':
-			return j
+// SplitComma splits a header value at the commas that separate its
+// elements (Via hops, Contacts, Routes), not those inside quotes or <...>.
+func SplitComma(v string) []string {
+	var out []string
+	depth, inQ, start := 0, false, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case inQ:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQ = false
+			}
+		case c == '"':
+			inQ = true
+		case c == '<':
+			depth++
+		case c == '>':
+			if depth > 0 {
+				depth--
+			}
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(v[start:i]))
+			start = i + 1
 		}
 	}
-	return -1
+	return append(out, strings.TrimSpace(v[start:]))
 }
-
-// trimLWS trims spaces, tabs, CR and LF at both ends.
-func trimLWS(s string) string {
-	i, j := 0, len(s)
-	for i < j && isLWS(s[i]) {
-		i++
-	}
-	for j > i && isLWS(s[j-1]) {
-		j--
-	}
-	return s[i:j]
-}
-
-func isLWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

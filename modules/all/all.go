@@ -5,7 +5,19 @@ package all
 
 import (
 	_ "github.com/sipht/sipht/modules/core"
+	_ "github.com/sipht/sipht/modules/corex"
+	_ "github.com/sipht/sipht/modules/ctl"
+	_ "github.com/sipht/sipht/modules/htable"
+	_ "github.com/sipht/sipht/modules/jsonrpcs"
+	_ "github.com/sipht/sipht/modules/kex"
+	_ "github.com/sipht/sipht/modules/maxfwd"
 	_ "github.com/sipht/sipht/modules/pv"
+	_ "github.com/sipht/sipht/modules/sanity"
+	_ "github.com/sipht/sipht/modules/siputils"
 	_ "github.com/sipht/sipht/modules/sl"
+	_ "github.com/sipht/sipht/modules/textops"
+	_ "github.com/sipht/sipht/modules/textopsx"
+	_ "github.com/sipht/sipht/modules/xhttp"
+	_ "github.com/sipht/sipht/modules/xhttp_prom"
 	_ "github.com/sipht/sipht/modules/xlog"
 )

@@ -46,6 +46,7 @@ func init() {
 
 // Module is the builtin core module.
 type Module struct {
+	msgs    *sipmsg.Msgs
 	routing RoutingSlot
 	myself  *Myself
 	sip     *sipio.Server
@@ -58,6 +59,7 @@ func (m *Module) Params() []module.Param { return nil }
 
 // Init registers the keywords and core actions.
 func (m *Module) Init(h *module.Host) error {
+	m.msgs = sipmsg.For(h.Script)
 	m.routing = RoutingOf(h.Script)
 	m.myself = MyselfOf(h.Script)
 	m.log = h.Log
@@ -99,7 +101,7 @@ func Headers(msg *sipio.Msg) []sip.Header {
 // and case ignored) and whether there is one.
 func Header(msg *sipio.Msg, name string) (string, bool) {
 	for _, h := range Headers(msg) {
-		if sipmsg.HeaderNameEqual(h.Name(), name) {
+		if sipmsg.EqualHeaderNames(h.Name(), name) {
 			return h.Value(), true
 		}
 	}
@@ -114,6 +116,57 @@ func NameAddrHeader(msg *sipio.Msg, name string) (sipmsg.NameAddr, bool) {
 	}
 	na, err := sipmsg.ParseNameAddr(v)
 	return na, err == nil
+}
+
+// Kamailio's transport numbers (PROTO_*), as a URI's transport parameter
+// names them.
+const (
+	ProtoNone = 0
+	ProtoUDP  = 1
+	ProtoTCP  = 2
+	ProtoTLS  = 3
+	ProtoSCTP = 4
+	ProtoWS   = 5
+	ProtoWSS  = 6
+)
+
+// URIProto returns the transport a parsed URI's transport parameter names
+// (ProtoNone when absent, -1 when unknown).
+func URIProto(u *sipmsg.URI) int {
+	if !u.Transport.Set {
+		return ProtoNone
+	}
+	if n := script.ProtoNumber(u.Transport.Value); n != 0 {
+		return int(n)
+	}
+	return -1
+}
+
+// URIPort is Kamailio's GET_URI_PORT: the URI's port, else 5061 when its
+// transport is TLS, else 5060 (a sips: URI without transport=tls counts as
+// 5060 in Kamailio 5.6 too).
+func URIPort(u *sipmsg.URI) uint16 {
+	if u.PortNo != 0 {
+		return uint16(u.PortNo)
+	}
+	if URIProto(u) == ProtoTLS {
+		return 5061
+	}
+	return 5060
+}
+
+// URIParam returns the value of a URI parameter (its own, not those of a
+// telephone number in the user part) and whether it is there.
+func URIParam(u *sipmsg.URI, name string) (string, bool) {
+	val, found := "", false
+	sipmsg.ParseParams(u.SIPParams, func(p sipmsg.Param) bool {
+		if strings.EqualFold(p.Name, name) {
+			val, found = p.Value, true
+			return false
+		}
+		return true
+	})
+	return val, found
 }
 
 // Method returns the request method as written, or the CSeq method of a
@@ -513,25 +566,25 @@ func (m *Module) fixupForward(fc *script.FixupCtx, name string) (script.Handler,
 				return ErrBadURI
 			}
 			h = u.Host
-			if v, ok := u.Param("maddr"); ok && v != "" {
-				h = v
+			if u.MAddr.Set && u.MAddr.Value != "" {
+				h = u.MAddr.Value
 			}
 			if useURIPort {
-				p = int(u.PortNo)
+				p = u.PortNo
 			}
 			if tp == 0 {
-				switch u.Proto {
-				case sipmsg.ProtoNone, sipmsg.ProtoUDP:
-					if u.Scheme == sipmsg.SchemeSIPS {
+				switch URIProto(&u) {
+				case ProtoNone, ProtoUDP:
+					if u.Type == sipmsg.URISIPS {
 						c.Log.Error("forward: sips URIs need TLS, which sipht does not support")
 						rt.SetError(ErrBadProto)
 						return ErrBadProto
 					}
 					tp = sipio.UDP
-				case sipmsg.ProtoTCP:
+				case ProtoTCP:
 					tp = sipio.TCP
 				default:
-					c.Log.Error("forward: unsupported transport", "transport", u.Transport)
+					c.Log.Error("forward: unsupported transport", "transport", u.Transport.Value)
 					rt.SetError(ErrBadProto)
 					return ErrBadProto
 				}
@@ -550,7 +603,15 @@ func (m *Module) fixupForward(fc *script.FixupCtx, name string) (script.Handler,
 			rt.SetError(ErrBadAddress)
 			return ErrBadAddress
 		}
-		if rt.HasNewURI() {
+		// the message as the script changed it (textops edits ...); with no
+		// edits that is c.Msg itself, which then gets the new R-URI
+		out, err := m.msgs.Materialize(c)
+		if err != nil {
+			c.Log.Error("forward: cannot apply the message changes", "err", err)
+			rt.SetError(ErrBadReq)
+			return ErrBadReq
+		}
+		if out == c.Msg && rt.HasNewURI() {
 			var u sip.Uri
 			if err := sip.ParseUri(rt.URI(), &u); err != nil {
 				c.Log.Error("forward: bad request uri", "uri", rt.URI(), "err", err)
@@ -559,7 +620,7 @@ func (m *Module) fixupForward(fc *script.FixupCtx, name string) (script.Handler,
 			}
 			c.Msg.Req.Recipient = u
 		}
-		if err := m.sip.Forward(c.Msg, sipio.Target{Transport: tp, Addr: netip.AddrPortFrom(ip, uint16(p))}); err != nil {
+		if err := m.sip.Forward(out, sipio.Target{Transport: tp, Addr: netip.AddrPortFrom(ip, uint16(p))}); err != nil {
 			c.Log.Error("forward: sending failed", "err", err)
 			rt.SetError(ErrSend)
 			return ErrSend

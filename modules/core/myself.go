@@ -39,12 +39,20 @@ type selfSock struct {
 	ports []uint16 // bound port, advertised port
 }
 
-type myselfKey struct{}
-
-// MyselfOf returns the registry's Myself matcher (shared by every module
-// of one server: core keywords, kex's is_myself ...).
+// MyselfOf returns the registry's Myself matcher, creating it the first
+// time and installing it as the registry's sipmsg.Myself check (so kex's
+// is_myself and every `== myself` use the same rules).
 func MyselfOf(reg *script.Registry) *Myself {
-	return reg.Shared(myselfKey{}, func() any { return &Myself{} }).(*Myself)
+	return reg.Shared("core.myself", func() any {
+		m := &Myself{}
+		sipmsg.For(reg).SetMyself(func(host string, port int, _ sipio.Transport) bool {
+			if port < 0 || port > 65535 {
+				return false
+			}
+			return m.Match(host, uint16(port))
+		})
+		return m
+	}).(*Myself)
 }
 
 // Build computes the matcher from the open listeners and the core
@@ -156,8 +164,8 @@ func hasPort(ps []uint16, p uint16) bool {
 }
 
 // MatchURI reports whether a URI's host and port (5060, or 5061 with
-// transport=tls, when absent) are this server. An unparsable URI or one
-// without host (tel:) is not.
+// transport=tls, when absent: URIPort) are this server. An unparsable URI
+// or one without host (tel:) is not.
 func (m *Myself) MatchURI(uri string) bool {
 	u, err := sipmsg.ParseURI(uri)
 	if err != nil {
@@ -171,7 +179,7 @@ func (m *Myself) MatchParsed(u *sipmsg.URI) bool {
 	if u.Host == "" {
 		return false
 	}
-	return m.Match(u.Host, u.DefaultPort())
+	return m.Match(u.Host, URIPort(u))
 }
 
 // unsafeString views b as a string without copying; the string must not

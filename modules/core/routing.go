@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -30,23 +31,13 @@ type Routing struct {
 	curOK  int8 // parse state of the current R-URI (0 not parsed, 1 ok, -1 bad)
 
 	dst      string
-	branches []Branch
+	branches []sipmsg.Branch
 	serErr   int
 
 	// ForwardNoConnect and ReplyNoConnect record set_forward_no_connect
 	// and set_reply_no_connect (accepted; sipht opens no connection for
 	// stateless replies anyway).
 	ForwardNoConnect, ReplyNoConnect bool
-}
-
-// Branch is one additional destination added by append_branch (corex) or
-// lookup (registrar).
-type Branch struct {
-	URI, DstURI, Path string
-	// Q is the q value times 1000 (-1 when not given, Kamailio's
-	// Q_UNSPECIFIED).
-	Q     int
-	Flags uint32
 }
 
 func (r *Routing) reset() {
@@ -63,7 +54,11 @@ func (r *Routing) OrigURI() string {
 		r.origState = -1
 		if r.m != nil && r.m.Req != nil {
 			if len(r.m.Raw) > 0 {
-				_, u, _, ok := sipmsg.RequestLine(unsafeString(r.m.Raw))
+				line := r.m.Raw
+				if i := bytes.IndexByte(line, '\n'); i >= 0 {
+					line = line[:i]
+				}
+				_, u, _, ok := sipmsg.RequestLine(strings.TrimSuffix(unsafeString(line), "\r"))
 				if ok {
 					r.orig = strings.Clone(u)
 					r.origState = 1
@@ -90,9 +85,10 @@ func (r *Routing) URI() string {
 // HasNewURI reports whether the R-URI was rewritten.
 func (r *Routing) HasNewURI() bool { return r.hasNew }
 
-// ParsedURI returns the current Request-URI parsed; ok is false when it
-// does not parse (or the message is a reply). The result is cached until
-// the next rewrite.
+// ParsedURI returns the current Request-URI parsed (sipmsg.ParseURI,
+// Kamailio's parse_uri); ok is false when it does not parse (or the message
+// is a reply). The result is cached until the next rewrite; its strings
+// point into the URI text, which lives as long as the message.
 func (r *Routing) ParsedURI() (*sipmsg.URI, bool) {
 	if r.curOK == 0 {
 		s := r.URI()
@@ -139,19 +135,12 @@ func (r *Routing) DstURI() string { return r.dst }
 func (r *Routing) SetDstURI(s string) { r.dst = s }
 
 // Branches returns the additional branches (do not keep the slice).
-func (r *Routing) Branches() []Branch { return r.branches }
+func (r *Routing) Branches() []sipmsg.Branch { return r.branches }
 
-// MaxBranches bounds the branches of one message (Kamailio's
-// max_branches default).
-const MaxBranches = 12
-
-// ErrTooManyBranches is returned by AppendBranch past MaxBranches.
-var ErrTooManyBranches = errors.New("too many branches")
-
-// AppendBranch adds a branch.
-func (r *Routing) AppendBranch(b Branch) error {
-	if len(r.branches) >= MaxBranches-1 {
-		return ErrTooManyBranches
+// AppendBranch adds a branch (at most sipmsg.MaxBranches).
+func (r *Routing) AppendBranch(b sipmsg.Branch) error {
+	if len(r.branches) >= sipmsg.MaxBranches {
+		return sipmsg.ErrTooManyBranches
 	}
 	r.branches = append(r.branches, b)
 	return nil
@@ -197,44 +186,41 @@ const (
 // ErrBadRURI is returned by Rewrite when the current R-URI does not parse.
 var ErrBadRURI = errors.New("bad request uri")
 
-// Rewrite changes a part of the Request-URI as Kamailio's core actions do:
-// the URI is parsed and rebuilt from scheme, user (prefixed, stripped or
-// replaced), password (kept only with a user), host, port, parameters and
-// headers; a tel: URI whose host is set becomes sip: with ;user=phone. s is
-// the new text (user, host, "host:port", port or prefix) and n the count
-// for Strip/StripTail.
+// Rewrite changes a part of the Request-URI as Kamailio's core actions
+// (action.c, SET_*_T) do: the URI is parsed (Kamailio's parse_uri, with
+// phone2tel) and rebuilt from scheme, user (prefixed, stripped or
+// replaced), password (kept only with a user), tel: parameters, host, port,
+// URI parameters and headers; a tel: URI whose host is set becomes sip:
+// with ;user=phone. s is the new text (user, host, "host:port", port or
+// prefix) and n the count for Strip/StripTail.
 func (r *Routing) Rewrite(op RewriteOp, s string, n int) error {
 	up, ok := r.ParsedURI()
 	if !ok {
 		return ErrBadRURI
 	}
 	u := *up
-	isTel := u.Scheme == sipmsg.SchemeTel || u.Scheme == sipmsg.SchemeTels
-	userPhone := false
-	if !isTel {
-		if v, ok := u.Param("user"); ok && v == "phone" {
-			userPhone = true
-		}
-	}
-	if op == SetUserPhone && (isTel || userPhone) {
+	isTel := u.Type == sipmsg.URITel || u.Type == sipmsg.URITels
+	if op == SetUserPhone && (isTel || (u.UserParam.Set && u.UserParam.Value == "phone")) {
 		return nil
 	}
-	hostOp := op == SetHost || op == SetHostPort || op == SetHostPortTrans
-	if op == SetPort && isTel {
+	if op == SetPort && isTel && !u.UserPhone {
 		return errors.New("port number of a tel: URI cannot be set")
 	}
+	hostOp := op == SetHost || op == SetHostPort || op == SetHostPortTrans
 	b := make([]byte, 0, len(r.URI())+len(s)+16)
-	switch u.Scheme {
-	case sipmsg.SchemeSIP, sipmsg.SchemeSIPS:
-		b = append(b, u.Scheme.String()...)
-	case sipmsg.SchemeTel:
-		if hostOp {
+	switch u.Type {
+	case sipmsg.URISIP:
+		b = append(b, "sip"...)
+	case sipmsg.URISIPS:
+		b = append(b, "sips"...)
+	case sipmsg.URITel:
+		if u.UserPhone || hostOp {
 			b = append(b, "sip"...)
 		} else {
 			b = append(b, "tel"...)
 		}
-	case sipmsg.SchemeTels:
-		if hostOp {
+	case sipmsg.URITels:
+		if u.UserPhone || hostOp {
 			b = append(b, "sips"...)
 		} else {
 			b = append(b, "tels"...)
@@ -267,17 +253,20 @@ func (r *Routing) Rewrite(op RewriteOp, s string, n int) error {
 		b = append(b, us...)
 		user = true
 	}
-	if user && op != SetUserPass && u.Passwd != "" {
+	if user && op != SetUserPass && u.HasPassword {
 		b = append(b, ':')
-		b = append(b, u.Passwd...)
+		b = append(b, u.Password...)
 	}
-	if isTel && u.Params != "" {
+	if isTel && u.HasParams {
 		b = append(b, ';')
 		b = append(b, u.Params...)
 	}
-	host, hasHost := u.Host, !isTel
-	if hostOp {
+	host, hasHost := "", false
+	switch {
+	case hostOp:
 		host, hasHost = s, true
+	case u.Type == sipmsg.URISIP || u.Type == sipmsg.URISIPS || u.UserPhone:
+		host, hasHost = u.Host, true
 	}
 	if hasHost {
 		if user {
@@ -285,33 +274,36 @@ func (r *Routing) Rewrite(op RewriteOp, s string, n int) error {
 		}
 		b = append(b, host...)
 	}
-	port := u.Port
+	port, hasPort := u.Port, u.HasPort
 	switch op {
 	case SetHostPort, SetHostPortTrans:
-		port = ""
+		hasPort = false
 	case SetPort:
-		port = s
+		port, hasPort = s, s != ""
 	}
-	if port != "" {
+	if hasPort {
 		b = append(b, ':')
 		b = append(b, port...)
 	}
-	if !isTel && u.Params != "" {
-		params := u.Params
-		if op == SetHostPortTrans {
+	if u.HasSIPParams {
+		params := u.SIPParams
+		if op == SetHostPortTrans && u.Transport.Set {
 			params = dropParam(params, "transport")
 		}
-		if params != "" {
+		if params != "" || op != SetHostPortTrans {
 			b = append(b, ';')
 			b = append(b, params...)
 		}
 	}
-	if (isTel && hostOp) || op == SetUserPhone {
+	if (isTel && !u.UserPhone && hostOp) || op == SetUserPhone {
 		b = append(b, ";user=phone"...)
 	}
-	if u.Headers != "" {
+	if u.HasHeaders {
 		b = append(b, '?')
 		b = append(b, u.Headers...)
+	}
+	if len(b) > sipmsg.MaxURISize {
+		return errors.New("the new request uri is too long")
 	}
 	r.SetURI(string(b))
 	return nil
@@ -350,19 +342,23 @@ func (r *Routing) Destination() (sipmsg.URI, error) {
 }
 
 // RoutingSlot gives access to the per-message Routing of one registry
-// (one server). Get it once at Init with RoutingOf(h.Script).
+// (one server). Get it once at Init with RoutingOf(h.Script). It is also
+// the sipmsg.Dest of the server (installed by RoutingOf), so modules that
+// only know sipmsg (corex's append_branch, registrar's lookup ...) work on
+// the same state.
 type RoutingSlot struct {
 	slot script.Slot[Routing]
 }
 
-type routingKey struct{}
-
-// RoutingOf returns the registry's RoutingSlot, creating it the first time.
-// Every module that reads or changes the Request-URI, $du or the branches
-// must go through it so that they all see the same state.
+// RoutingOf returns the registry's RoutingSlot, creating it the first time
+// and installing it as the sipmsg.Dest of the registry. Every module that
+// reads or changes the Request-URI, $du or the branches goes through it
+// (or through sipmsg.For(reg).Dest(), the same thing).
 func RoutingOf(reg *script.Registry) RoutingSlot {
-	return reg.Shared(routingKey{}, func() any {
-		return RoutingSlot{slot: script.NewSlot(reg, nil, (*Routing).reset)}
+	return reg.Shared("core.routing", func() any {
+		rs := RoutingSlot{slot: script.NewSlot(reg, nil, (*Routing).reset)}
+		sipmsg.For(reg).SetDest(rs)
+		return rs
 	}).(RoutingSlot)
 }
 
@@ -375,3 +371,39 @@ func (s RoutingSlot) Get(c *script.Ctx) *Routing {
 	}
 	return r
 }
+
+// RequestURI implements sipmsg.Dest: the current R-URI.
+func (s RoutingSlot) RequestURI(c *script.Ctx) string { return s.Get(c).URI() }
+
+// SetRequestURI implements sipmsg.Dest: replaces the R-URI (a request
+// only; the text must not contain CR, LF or NUL).
+func (s RoutingSlot) SetRequestURI(c *script.Ctx, uri string) error {
+	if c.Msg == nil || c.Msg.Req == nil {
+		return errors.New("no request")
+	}
+	if err := sipio.CheckHeaderValue(uri); err != nil {
+		return err
+	}
+	s.Get(c).SetURI(strings.Clone(uri))
+	return nil
+}
+
+// DstURI implements sipmsg.Dest.
+func (s RoutingSlot) DstURI(c *script.Ctx) string { return s.Get(c).DstURI() }
+
+// SetDstURI implements sipmsg.Dest ("" resets it).
+func (s RoutingSlot) SetDstURI(c *script.Ctx, uri string) error {
+	if err := sipio.CheckHeaderValue(uri); err != nil {
+		return err
+	}
+	s.Get(c).SetDstURI(strings.Clone(uri))
+	return nil
+}
+
+// AppendBranch implements sipmsg.Dest.
+func (s RoutingSlot) AppendBranch(c *script.Ctx, b sipmsg.Branch) error {
+	return s.Get(c).AppendBranch(b)
+}
+
+// Branches implements sipmsg.Dest.
+func (s RoutingSlot) Branches(c *script.Ctx) []sipmsg.Branch { return s.Get(c).Branches() }

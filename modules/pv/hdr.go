@@ -28,10 +28,10 @@ func (m *Module) parseHdrName(pc *script.PVFixupCtx) (hdrName, error) {
 		}
 		return hdrName{dyn: f}, nil
 	}
-	if in != "*" && !sipmsg.ValidHeaderName(in) {
+	if in != "*" && !validHeaderName(in) {
 		return hdrName{}, pc.Errorf("invalid header name %q", in)
 	}
-	return hdrName{konst: sipmsg.FullHeaderName(in)}, nil
+	return hdrName{konst: in}, nil
 }
 
 // name returns the header name for this message; ok is false for a
@@ -41,11 +41,26 @@ func (n hdrName) name(c *script.Ctx) (string, bool) {
 		return n.konst, true
 	}
 	s := strings.TrimSpace(n.dyn.String(c))
-	return s, s == "*" || sipmsg.ValidHeaderName(s)
+	return s, s == "*" || validHeaderName(s)
+}
+
+// validHeaderName reports whether name is a header name Kamailio's parser
+// accepts: letters, digits and - . _ + ~ only, not empty.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') && c != '-' && c != '.' && c != '_' && c != '+' && c != '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func hdrMatch(h sip.Header, name string) bool {
-	return name == "*" || sipmsg.HeaderNameEqual(h.Name(), name)
+	return name == "*" || sipmsg.EqualHeaderNames(h.Name(), name)
 }
 
 // fixupHdr compiles $hdr(name), $(hdr(name)[n]) (n < 0 counts from the

@@ -97,20 +97,20 @@ func uriPart(u *sipmsg.URI, part int) script.Value {
 	case 2:
 		return strOrNull(u.Host)
 	case 3:
-		if u.Port == "" {
-			if u.Proto == sipmsg.ProtoTLS {
+		if !u.HasPort {
+			if core.URIProto(u) == core.ProtoTLS {
 				return str5061
 			}
 			return str5060
 		}
 		return script.StrInt(u.Port, int64(u.PortNo))
 	case 4:
-		if u.Transport == "" {
+		if !u.Transport.Set {
 			return strUDP
 		}
-		return script.StrInt(u.Transport, int64(u.Proto))
+		return script.StrInt(u.Transport.Value, int64(max(core.URIProto(u), 0)))
 	case 5:
-		return script.StrInt(u.Scheme.String(), int64(u.Scheme))
+		return script.StrInt(u.Type.String(), int64(u.Type))
 	case 6:
 		return script.Int(int64(len(u.User)))
 	}
@@ -128,7 +128,8 @@ func nameAddrPart(m *sipio.Msg, hdr string, part int) script.Value {
 	case 1:
 		return script.Str(na.URI)
 	case 4:
-		return strOrNull(na.Tag)
+		tag, _ := na.Tag()
+		return strOrNull(tag)
 	case 5:
 		return strOrNull(na.Display)
 	}

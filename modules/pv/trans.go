@@ -91,7 +91,8 @@ func trToBody(part string) script.TransFunc {
 		case "display":
 			return script.Str(na.Display), true
 		case "tag":
-			return script.Str(na.Tag), true
+			tag, _ := na.Tag()
+			return script.Str(tag), true
 		case "user":
 			return script.Str(u.User), true
 		case "host":

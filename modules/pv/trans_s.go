@@ -11,6 +11,7 @@ import (
 
 	"github.com/sipht/sipht/internal/script"
 	"github.com/sipht/sipht/internal/sipmsg"
+	"github.com/sipht/sipht/modules/core"
 )
 
 // More of the pv module's transformations, beyond those the script engine
@@ -283,7 +284,7 @@ func moreTransforms() []script.Transform {
 		}
 	}
 	param := func(name string) func(u *sipmsg.URI, _ string) string {
-		return func(u *sipmsg.URI, _ string) string { v, _ := u.Param(name); return v }
+		return func(u *sipmsg.URI, _ string) string { v, _ := core.URIParam(u, name); return v }
 	}
 	add("uri", "scheme", uriPart(func(_ *sipmsg.URI, raw string) string {
 		s, _, _ := strings.Cut(raw, ":")
@@ -294,15 +295,15 @@ func moreTransforms() []script.Transform {
 	}
 	add("uri", "uparam", uriPart(param("user")))
 	add("uri", "tosocket", uriPart(func(u *sipmsg.URI, _ string) string {
-		proto := u.Proto
-		if proto == sipmsg.ProtoNone {
-			proto = sipmsg.ProtoUDP
+		proto := "udp"
+		if u.Transport.Set {
+			proto = strings.ToLower(u.Transport.Value)
 		}
-		port := int(u.PortNo)
+		port := u.PortNo
 		if port == 0 {
 			port = 5060
 		}
-		return proto.String() + ":" + u.Host + ":" + strconv.Itoa(port)
+		return proto + ":" + u.Host + ":" + strconv.Itoa(port)
 	}))
 	add("uri", "param", func(tc *script.TransFixupCtx) (script.TransFunc, error) {
 		p, err := tc.StrParam()
@@ -324,7 +325,7 @@ func moreTransforms() []script.Transform {
 			if !ok || name == "" {
 				return script.Null, false
 			}
-			val, _ := u.Param(name)
+			val, _ := core.URIParam(&u, name)
 			return script.Str(val), true
 		}, nil
 	})

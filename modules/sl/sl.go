@@ -24,6 +24,7 @@ import (
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/script"
 	"github.com/sipht/sipht/internal/sipio"
+	"github.com/sipht/sipht/internal/sipmsg"
 	"github.com/sipht/sipht/modules/core"
 )
 
@@ -43,6 +44,7 @@ type Module struct {
 	defaultReason string
 
 	sip     *sipio.Server
+	msgs    *sipmsg.Msgs
 	routing core.RoutingSlot
 	prog    *script.Program
 	ackRt   *script.Route
@@ -85,6 +87,7 @@ func (m *Module) Params() []module.Param {
 // Init registers the functions.
 func (m *Module) Init(h *module.Host) error {
 	m.routing = core.RoutingOf(h.Script)
+	m.msgs = sipmsg.For(h.Script)
 	reply := func(name string, routes script.RouteType, tmFallback bool) script.Func {
 		return script.Func{Name: name, MinArgs: 2, MaxArgs: 2, Routes: routes, Module: "sl",
 			Fixup: func(fc *script.FixupCtx) (script.Handler, error) { return m.fixupReply(fc, tmFallback) }}
@@ -156,13 +159,12 @@ func (m *Module) fixupReply(fc *script.FixupCtx, _ bool) (script.Handler, error)
 	}, nil
 }
 
-// send sends a stateless reply; 1 on success, -1 on failure (ACKs are never
-// answered).
+// send sends a stateless reply through sipmsg.SendReply, so that the
+// reply headers and body the script added (append_to_reply,
+// set_reply_body) are included: 1 on success, -1 on failure or for an ACK,
+// -2 for a message sanity marked as not to be answered.
 func (m *Module) send(c *script.Ctx, code int, reason string) int {
 	if c.Msg == nil || c.Msg.Req == nil || m.sip == nil {
-		return -1
-	}
-	if c.Msg.Req.Method == "ACK" {
 		return -1
 	}
 	var opts *sipio.ReplyOptions
@@ -172,11 +174,7 @@ func (m *Module) send(c *script.Ctx, code int, reason string) int {
 		}
 	}
 	m.lastReply.Store(time.Now().UnixNano())
-	if err := m.sip.Respond(c.Msg, code, reason, opts); err != nil {
-		c.Log.Error("sl: sending the reply failed", "code", code, "err", err)
-		return -1
-	}
-	return 1
+	return m.msgs.SendReply(c, m.sip, code, reason, opts)
 }
 
 // contacts lists the R-URI (if rewritten or not) and the branches as a
@@ -307,7 +305,10 @@ func (m *Module) PreScript(c *script.Ctx) bool {
 		return true
 	}
 	to, ok := core.NameAddrHeader(msg, "To")
-	if !ok || !to.HasTag || !m.sip.IsLocalToTag(to.Tag) {
+	if !ok {
+		return true
+	}
+	if tag, n := to.Tag(); n == 0 || !m.sip.IsLocalToTag(tag) {
 		return true
 	}
 	if m.ackRt != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -120,9 +121,11 @@ type Server struct {
 	sem    chan struct{}
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	mu        sync.Mutex
+	conns     map[net.Conn]uint64 // open stream connections -> accept sequence
+	seq       uint64
+	closed    bool
+	closeOnce sync.Once
 }
 
 // Listen opens the ctl listen spec (see ParseListenSpec) and serves it in
@@ -138,7 +141,7 @@ func Listen(ctx context.Context, spec string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	opts.defaults()
-	s := &Server{opts: opts, addr: a, conns: make(map[net.Conn]struct{}), sem: make(chan struct{}, opts.MaxConns)}
+	s := &Server{opts: opts, addr: a, conns: make(map[net.Conn]uint64), sem: make(chan struct{}, opts.MaxConns)}
 	switch a.Proto {
 	case ProtoUnixStream, ProtoUnixDgram:
 		if err := s.listenUnix(); err != nil {
@@ -219,6 +222,27 @@ func (s *Server) Addr() net.Addr {
 	return s.pc.LocalAddr()
 }
 
+// Conns returns the remote addresses of the open stream connections, in
+// the order they were accepted (ctl.who, ctl.connections).
+func (s *Server) Conns() []net.Addr {
+	s.mu.Lock()
+	type ent struct {
+		seq uint64
+		a   net.Addr
+	}
+	es := make([]ent, 0, len(s.conns))
+	for c, seq := range s.conns {
+		es = append(es, ent{seq, c.RemoteAddr()})
+	}
+	s.mu.Unlock()
+	sort.Slice(es, func(i, j int) bool { return es[i].seq < es[j].seq })
+	out := make([]net.Addr, len(es))
+	for i, e := range es {
+		out[i] = e.a
+	}
+	return out
+}
+
 // Address returns the parsed listen spec.
 func (s *Server) Address() Address { return s.addr }
 
@@ -249,22 +273,21 @@ func (s *Server) closeListener() {
 // Close stops serving: the listener and every connection are closed,
 // running calls see their context cancelled, and the unix socket file is
 // removed. It waits for the serving goroutines to end.
+// Concurrent calls (Close and the Listen context ending) all return once
+// the socket file is gone.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		for c := range s.conns {
+			c.Close()
+		}
 		s.mu.Unlock()
+		s.cancel()
+		s.closeListener()
 		s.wg.Wait()
-		return nil
-	}
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.cancel()
-	s.closeListener()
-	s.wg.Wait()
-	s.file.Remove()
+		s.file.Remove()
+	})
 	return nil
 }
 
@@ -307,7 +330,8 @@ func (s *Server) acceptLoop() {
 			<-s.sem
 			return
 		}
-		s.conns[c] = struct{}{}
+		s.seq++
+		s.conns[c] = s.seq
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go s.serveConn(c)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -207,7 +208,7 @@ func TestExitStatus(t *testing.T) {
 		t.Errorf("help: %d %q", code, o)
 	}
 	// every transport
-	for _, spec := range []string{"unixd:" + filepath.Join(dir, "d"), "tcp:127.0.0.1:0", "udp:127.0.0.1:0"} {
+	for _, spec := range []string{"unixd:" + filepath.Join(dir, "d"), fmt.Sprintf("tcp:127.0.0.1:%d", rpctest.FreePort(t, "tcp")), fmt.Sprintf("udp:127.0.0.1:%d", rpctest.FreePort(t, "udp"))} {
 		sv := serve(t, r, spec)
 		if o, e, code := run("-D", dir, "-s", sv.Spec(), "htable.get", "t", "bob"); code != ExitOK || !strings.Contains(o, "value: 42") {
 			t.Errorf("%s: %d %q %q", spec, code, o, e)

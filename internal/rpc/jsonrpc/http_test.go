@@ -84,7 +84,7 @@ func TestHTTPBehaviour(t *testing.T) {
 	addr := s.Addr().String()
 	// a body that is not JSON: a Parse Error reply (Kamailio closes)
 	got := post(t, addr, `{"jsonrpc":`)
-	if got.status != "500 Parse Error" || !strings.Contains(got.body, `"code":	-32700`) || !strings.Contains(got.body, `"id":	null`) {
+	if got.Status != "500 Parse Error" || !strings.Contains(got.Body, `"code":	-32700`) || !strings.Contains(got.Body, `"id":	null`) {
 		t.Errorf("parse error: %+v", got)
 	}
 	resp, err := http.Get(s.URL())
@@ -117,16 +117,16 @@ func TestHTTPBehaviour(t *testing.T) {
 
 	// CloseOnParseError and PlainStatus
 	s2 := listen(t, r, HTTPOptions{HandlerOptions: HandlerOptions{CloseOnParseError: true, PlainStatus: true, Compact: true}})
-	if got := post(t, s2.Addr().String(), `nope`); !strings.HasPrefix(got.status, "NO REPLY") {
+	if got := post(t, s2.Addr().String(), `nope`); !strings.HasPrefix(got.Status, "NO REPLY") {
 		t.Errorf("CloseOnParseError: %+v", got)
 	}
 	got = post(t, s2.Addr().String(), req("htable.get", "1", `"nosuch"`, `"x"`))
-	if got.status != "500 Internal Server Error" || got.body != `{"jsonrpc":"2.0","error":{"code":500,"message":"No such htable"},"id":1}` {
+	if got.Status != "500 Internal Server Error" || got.Body != `{"jsonrpc":"2.0","error":{"code":500,"message":"No such htable"},"id":1}` {
 		t.Errorf("plain/compact: %+v", got)
 	}
 	got = post(t, s2.Addr().String(), req("htable.get", "1", `"t"`, `"alice"`))
-	if got.body != `{"jsonrpc":"2.0","result":{"item":{"name":"alice","value":"hello","flags":2,"expire":"NEVER"}},"id":1}` {
-		t.Errorf("compact result: %s", got.body)
+	if got.Body != `{"jsonrpc":"2.0","result":{"item":{"name":"alice","value":"hello","flags":2,"expire":"NEVER"}},"id":1}` {
+		t.Errorf("compact result: %s", got.Body)
 	}
 }
 
@@ -172,7 +172,7 @@ func TestHTTPStreaming(t *testing.T) {
 		t.Fatalf("%d slots, %d items, id %d", len(env.Result), items, env.ID)
 	}
 	got := post(t, s.Addr().String(), req("late.fault", "2", "10"))
-	if got.status != "500 failed after 10 values" {
+	if got.Status != "500 failed after 10 values" {
 		t.Errorf("early fault: %+v", got)
 	}
 	resp, err = http.Post(s.URL(), "application/json", strings.NewReader(req("late.fault", "3", "50000")))
@@ -202,7 +202,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 	}
 	// a slowloris: half a request line
 	conns[1].Write([]byte("POST /RPC HTTP/1.1\r\nHost: x\r\n"))
-	if got := post(t, addr, req("core.version", "1")); got.status != "200 OK" {
+	if got := post(t, addr, req("core.version", "1")); got.Status != "200 OK" {
 		t.Fatalf("third connection not served: %+v", got)
 	}
 	// both stalled connections are closed by the timeouts
@@ -214,7 +214,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 			t.Fatal("stalled connection not closed")
 		}
 	}
-	if got := post(t, addr, req("core.version", "2")); got.status != "200 OK" {
+	if got := post(t, addr, req("core.version", "2")); got.Status != "200 OK" {
 		t.Fatalf("not served after: %+v", got)
 	}
 }

@@ -8,10 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,39 +121,6 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
-// peakHeap samples the live heap while fn runs and returns the peak above
-// the level before it.
-func peakHeap(fn func()) (peak uint64) {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base := sample[0].Value.Uint64()
-	var max atomic.Uint64
-	done := make(chan struct{})
-	go func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				metrics.Read(s)
-				if v := s[0].Value.Uint64(); v > max.Load() {
-					max.Store(v)
-				}
-			}
-		}
-	}()
-	fn()
-	close(done)
-	if m := max.Load(); m > base {
-		return m - base
-	}
-	return 0
-}
-
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
@@ -177,7 +141,7 @@ func BenchmarkDump(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				out.n = 0
-				p := peakHeap(func() {
+				p := rpctest.PeakHeap(func() {
 					if err := fn(&out); err != nil {
 						b.Fatal(err)
 					}

@@ -33,7 +33,10 @@ type Kamailio struct {
 	log       *bytes.Buffer
 }
 
-func freePort(t testing.TB, network string) int {
+// FreePort returns a port free on 127.0.0.1 for network ("tcp" or "udp").
+// (A ctl spec with port 0 means Kamailio's default port 2049, not a free
+// port.)
+func FreePort(t testing.TB, network string) int {
 	t.Helper()
 	switch network {
 	case "udp":
@@ -53,6 +56,12 @@ func freePort(t testing.TB, network string) int {
 	}
 }
 
+// DefaultXHTTPRoute is the body of event_route[xhttp:request] StartKamailio
+// uses.
+const DefaultXHTTPRoute = `
+	if ($hu =~ "^/RPC") { jsonrpc_dispatch(); } else { xhttp_reply("404", "Not Found", "text/plain", "no"); }
+`
+
 // StartKamailio starts Kamailio 5.6 on loopback with ctl on a unix stream
 // socket, jsonrpcs over HTTP (xhttp, POST /RPC), a unix datagram socket
 // and a FIFO, and htable tables given as modparam values
@@ -60,6 +69,13 @@ func freePort(t testing.TB, network string) int {
 // skipped (or failed with SIPHT_REQUIRE_EXTERNAL=1) when Kamailio is not
 // installed.
 func StartKamailio(t testing.TB, tables ...string) *Kamailio {
+	t.Helper()
+	return StartKamailioRoute(t, DefaultXHTTPRoute, tables...)
+}
+
+// StartKamailioRoute is StartKamailio with route as the body of
+// event_route[xhttp:request].
+func StartKamailioRoute(t testing.TB, route string, tables ...string) *Kamailio {
 	t.Helper()
 	bin := testutil.LookPath(t, "kamailio", "/usr/sbin/kamailio")
 	mpath := ""
@@ -84,8 +100,8 @@ func StartKamailio(t testing.TB, tables ...string) *Kamailio {
 		FIFO:      filepath.Join(dir, "rpc.fifo"),
 		log:       &bytes.Buffer{},
 	}
-	sipPort := freePort(t, "udp")
-	httpPort := freePort(t, "tcp")
+	sipPort := FreePort(t, "udp")
+	httpPort := FreePort(t, "tcp")
 	k.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", httpPort)
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, `#!KAMAILIO
@@ -93,6 +109,7 @@ debug=1
 log_stderror=yes
 children=1
 tcp_children=1
+tcp_accept_no_cl=yes
 auto_aliases=no
 listen=udp:127.0.0.1:%d
 listen=tcp:127.0.0.1:%d
@@ -114,9 +131,7 @@ modparam("jsonrpcs","dgram_socket","%s")
 		fmt.Fprintf(&cfg, "modparam(\"htable\",\"htable\",\"%s\")\n", tb)
 	}
 	cfg.WriteString(`request_route { sl_send_reply("404","Not here"); }
-event_route[xhttp:request] {
-	if ($hu =~ "^/RPC") { jsonrpc_dispatch(); } else { xhttp_reply("404", "Not Found", "text/plain", "no"); }
-}
+event_route[xhttp:request] {` + route + `}
 `)
 	cfgPath := filepath.Join(dir, "kamailio.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
