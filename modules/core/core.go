@@ -97,15 +97,26 @@ func Headers(msg *sipio.Msg) []sip.Header {
 	return nil
 }
 
-// Header returns the value of the first header called name (compact forms
-// and case ignored) and whether there is one.
+// Header returns the value of the first header called name and whether
+// there is one: a name Kamailio knows matches by type (so "f" is "From"),
+// any other case-insensitively (Kamailio's cmp_hdrname_str).
 func Header(msg *sipio.Msg, name string) (string, bool) {
+	n := sipmsg.NewHeaderName(name)
 	for _, h := range Headers(msg) {
-		if sipmsg.EqualHeaderNames(h.Name(), name) {
+		if MatchHeader(n, h.Name()) {
 			return h.Value(), true
 		}
 	}
 	return "", false
+}
+
+// MatchHeader reports whether a header of a sipgo message (whose name is
+// already trimmed) is the one n names.
+func MatchHeader(n sipmsg.HeaderName, name string) bool {
+	if n.Type != sipmsg.HdrOther {
+		return sipmsg.TypeOf(name) == n.Type
+	}
+	return len(name) == len(n.Name) && strings.EqualFold(name, n.Name) && sipmsg.TypeOf(name) == sipmsg.HdrOther
 }
 
 // NameAddrHeader parses the first From/To-style header called name.

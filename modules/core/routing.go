@@ -53,16 +53,9 @@ func (r *Routing) OrigURI() string {
 	if r.origState == 0 {
 		r.origState = -1
 		if r.m != nil && r.m.Req != nil {
-			if len(r.m.Raw) > 0 {
-				line := r.m.Raw
-				if i := bytes.IndexByte(line, '\n'); i >= 0 {
-					line = line[:i]
-				}
-				_, u, _, ok := sipmsg.RequestLine(strings.TrimSuffix(unsafeString(line), "\r"))
-				if ok {
-					r.orig = strings.Clone(u)
-					r.origState = 1
-				}
+			if u, ok := requestURIOf(r.m.Raw); ok {
+				r.orig = string(u)
+				r.origState = 1
 			}
 			if r.origState < 0 {
 				r.orig = r.m.Req.Recipient.String()
@@ -71,6 +64,41 @@ func (r *Routing) OrigURI() string {
 		}
 	}
 	return r.orig
+}
+
+// requestURIOf returns the Request-URI of a raw request: the second of the
+// blank-separated words of its first line (sipmsg.RequestLine's rule,
+// without allocating).
+func requestURIOf(raw []byte) ([]byte, bool) {
+	line := raw
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	line = bytes.TrimRight(line, "\r")
+	var words [3][]byte
+	n := 0
+	for i := 0; i < len(line); {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		if i >= len(line) {
+			break
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' && line[j] != '\t' {
+			j++
+		}
+		if n == 3 {
+			return nil, false
+		}
+		words[n] = line[i:j]
+		n++
+		i = j
+	}
+	if n != 3 || (len(words[0]) >= 4 && bytes.EqualFold(words[0][:4], []byte("SIP/"))) {
+		return nil, false
+	}
+	return words[1], true
 }
 
 // URI returns the current Request-URI: the rewritten one if the script

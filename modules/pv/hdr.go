@@ -12,7 +12,7 @@ import (
 
 // hdrName is the (possibly dynamic) header name of $hdr/$hdrc.
 type hdrName struct {
-	konst string
+	konst sipmsg.HeaderName
 	dyn   *script.Format
 }
 
@@ -31,17 +31,17 @@ func (m *Module) parseHdrName(pc *script.PVFixupCtx) (hdrName, error) {
 	if in != "*" && !validHeaderName(in) {
 		return hdrName{}, pc.Errorf("invalid header name %q", in)
 	}
-	return hdrName{konst: in}, nil
+	return hdrName{konst: sipmsg.NewHeaderName(in)}, nil
 }
 
 // name returns the header name for this message; ok is false for a
 // dynamic name that is not a valid header name.
-func (n hdrName) name(c *script.Ctx) (string, bool) {
+func (n hdrName) name(c *script.Ctx) (sipmsg.HeaderName, bool) {
 	if n.dyn == nil {
 		return n.konst, true
 	}
 	s := strings.TrimSpace(n.dyn.String(c))
-	return s, s == "*" || validHeaderName(s)
+	return sipmsg.NewHeaderName(s), s == "*" || validHeaderName(s)
 }
 
 // validHeaderName reports whether name is a header name Kamailio's parser
@@ -59,8 +59,8 @@ func validHeaderName(name string) bool {
 	return true
 }
 
-func hdrMatch(h sip.Header, name string) bool {
-	return name == "*" || sipmsg.EqualHeaderNames(h.Name(), name)
+func hdrMatch(h sip.Header, name sipmsg.HeaderName) bool {
+	return name.Name == "*" || core.MatchHeader(name, h.Name())
 }
 
 // fixupHdr compiles $hdr(name), $(hdr(name)[n]) (n < 0 counts from the
@@ -78,7 +78,7 @@ func (m *Module) fixupHdr(pc *script.PVFixupCtx) (*script.PV, error) {
 	get := func(c *script.Ctx) script.Value {
 		name, ok := hn.name(c)
 		if !ok {
-			c.Log.Error("error parsing header name", "name", name)
+			c.Log.Error("error parsing header name", "name", name.Name)
 			return script.Null
 		}
 		hs := core.Headers(c.Msg)
@@ -148,7 +148,7 @@ func (m *Module) fixupHdrc(pc *script.PVFixupCtx) (*script.PV, error) {
 		}
 		n := 0
 		for _, h := range core.Headers(c.Msg) {
-			if name != "*" && hdrMatch(h, name) {
+			if name.Name != "*" && hdrMatch(h, name) {
 				n++
 			}
 		}

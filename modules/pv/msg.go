@@ -3,6 +3,7 @@ package pv
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -43,9 +44,26 @@ func MethodID(m string) int64 {
 	return 524288
 }
 
-// msgInfo is per-message data computed once ($mi, $Ts).
+// msgInfo is per-message data computed once ($mi), and a per-worker cache
+// of the source address text ($si): consecutive messages from the same IP
+// reuse one string, so reading $si does not allocate.
 type msgInfo struct {
 	id uint64
+
+	srcAddr netip.Addr
+	srcText string
+}
+
+func (mi *msgInfo) reset() { mi.id = 0 }
+
+// sourceIP returns $si for the message c is processing.
+func (m *Module) sourceIP(c *script.Ctx) string {
+	mi := m.msgInfo.Get(c)
+	a := c.Msg.Source.Addr().Unmap()
+	if a != mi.srcAddr || mi.srcText == "" {
+		mi.srcAddr, mi.srcText = a, a.String()
+	}
+	return mi.srcText
 }
 
 var msgIDs atomic.Uint64
@@ -279,7 +297,7 @@ func (m *Module) messagePVs() []script.PVClass {
 			return script.Str(n)
 		})
 	}
-	srcIP := hasMsg(func(_ *script.Ctx, msg *sipio.Msg) script.Value { return script.Str(ipString(msg)) })
+	srcIP := hasMsg(func(c *script.Ctx, _ *sipio.Msg) script.Value { return script.Str(m.sourceIP(c)) })
 	auth := func(field int) func(c *script.Ctx) script.Value {
 		return reqOnly(func(c *script.Ctx) script.Value { return authAttr(c.Msg, field) })
 	}
@@ -508,11 +526,6 @@ func statusPV(_ *script.Ctx, msg *sipio.Msg) script.Value {
 		return script.Null
 	}
 	return script.Int(int64(msg.Res.StatusCode))
-}
-
-// ipString is the source IP as Kamailio prints it (IPv6 without brackets).
-func ipString(msg *sipio.Msg) string {
-	return msg.Source.Addr().Unmap().String()
 }
 
 // authAttr reads the Digest credentials of the Proxy-Authorization header

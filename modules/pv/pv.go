@@ -65,7 +65,7 @@ func (m *Module) Init(h *module.Host) error {
 	r := h.Script
 	m.routing = core.RoutingOf(r)
 	m.xavp = script.NewSlot(r, nil, func(l *xavpList) { l.reset() })
-	m.msgInfo = script.NewSlot[msgInfo](r, nil, nil)
+	m.msgInfo = script.NewSlot(r, nil, (*msgInfo).reset)
 	var errs []string
 	add := func(c script.PVClass) {
 		c.Module = "pv"
