@@ -27,6 +27,10 @@ type Routing struct {
 
 	newURI string
 	hasNew bool
+	// ruriNew is Kamailio's ruri_is_new: the R-URI counts as a branch of
+	// its own (it is listed in a 3xx Contact) once the script changed it,
+	// reverted it or set $du.
+	ruriNew bool
 	cur    sipmsg.URI
 	curOK  int8 // parse state of the current R-URI (0 not parsed, 1 ok, -1 bad)
 
@@ -148,19 +152,32 @@ func (r *Routing) ParsedOrigURI() (*sipmsg.URI, bool) {
 // assignment). As in Kamailio the text is not checked here; functions
 // that need it parsed fail later.
 func (r *Routing) SetURI(s string) {
-	r.newURI, r.hasNew, r.curOK = s, true, 0
+	r.newURI, r.hasNew, r.curOK, r.ruriNew = s, true, 0, true
 }
 
 // RevertURI drops any rewrite of the Request-URI (revert_uri).
 func (r *Routing) RevertURI() {
+	if r.hasNew {
+		r.ruriNew = true
+	}
 	r.newURI, r.hasNew, r.curOK = "", false, 0
 }
+
+// RURIIsNew reports whether the R-URI counts as a destination of its own
+// (Kamailio's ruri_is_new: set by rewriting it, reverting it or setting
+// $du).
+func (r *Routing) RURIIsNew() bool { return r.ruriNew }
 
 // DstURI returns the destination URI ($du), "" when not set.
 func (r *Routing) DstURI() string { return r.dst }
 
 // SetDstURI sets the destination URI ($du = ...); "" resets it.
-func (r *Routing) SetDstURI(s string) { r.dst = s }
+func (r *Routing) SetDstURI(s string) {
+	r.dst = s
+	if s != "" {
+		r.ruriNew = true
+	}
+}
 
 // Branches returns the additional branches (do not keep the slice).
 func (r *Routing) Branches() []sipmsg.Branch { return r.branches }

@@ -177,8 +177,9 @@ func (m *Module) send(c *script.Ctx, code int, reason string) int {
 	return m.msgs.SendReply(c, m.sip, code, reason, opts)
 }
 
-// contacts lists the R-URI (if rewritten or not) and the branches as a
-// Contact value for a redirect, as Kamailio's print_dset.
+// contacts lists the R-URI (when the script changed it: Kamailio's
+// ruri_is_new) and the branches as a Contact value for a redirect, as
+// Kamailio's print_dset.
 func contacts(rt *core.Routing) string {
 	var b strings.Builder
 	add := func(uri string, q int) {
@@ -193,7 +194,7 @@ func contacts(rt *core.Routing) string {
 			b.WriteString(";q=" + qString(q))
 		}
 	}
-	if rt.HasNewURI() || len(rt.Branches()) > 0 {
+	if rt.RURIIsNew() {
 		add(rt.URI(), -1)
 	}
 	for _, br := range rt.Branches() {

@@ -231,8 +231,11 @@ func (m *Module) fixup(fc *script.FixupCtx, level int, withLine bool) (script.Ha
 		}
 	}
 	if fc.NArgs() == 3 {
-		if _, ok := fc.Arg(0).ConstString(); !ok {
-			return nil, fc.Arg(0).Errorf("wrong log facility")
+		// the facility only matters for syslog, where sipht's logger has
+		// one facility; it is checked, as Kamailio does, and ignored
+		s, ok := fc.Arg(0).ConstString()
+		if _, err := logging.ParseFacility(s); !ok || s == "" || err != nil {
+			return nil, fc.Arg(0).Errorf("wrong log facility %q", s)
 		}
 	}
 	f, err := fmtArg.Format()
