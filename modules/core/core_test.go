@@ -16,8 +16,8 @@ import (
 	"github.com/sipht/sipht/internal/script"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/sipio"
-	"github.com/sipht/sipht/modules/core"
 	_ "github.com/sipht/sipht/modules/all"
+	"github.com/sipht/sipht/modules/core"
 )
 
 // rewriteCtx returns a Ctx processing a request for ruri, and the Routing

@@ -31,8 +31,8 @@ type Routing struct {
 	// its own (it is listed in a 3xx Contact) once the script changed it,
 	// reverted it or set $du.
 	ruriNew bool
-	cur    sipmsg.URI
-	curOK  int8 // parse state of the current R-URI (0 not parsed, 1 ok, -1 bad)
+	cur     sipmsg.URI
+	curOK   int8 // parse state of the current R-URI (0 not parsed, 1 ok, -1 bad)
 
 	dst      string
 	branches []sipmsg.Branch
