@@ -141,6 +141,10 @@ func TestMyself(t *testing.T) {
 			t.Errorf("Match(%q, %d) = %v, want %v", tt.host, tt.port, got, tt.want)
 		}
 	}
+	if !m.MatchTransport("127.0.0.1", 15064, sipio.UDP) || m.MatchTransport("127.0.0.1", 15064, sipio.TCP) ||
+		!m.MatchTransport("example.com", 1, sipio.TCP) {
+		t.Error("MatchTransport")
+	}
 	for uri, want := range map[string]bool{
 		"sip:x@127.0.0.1:15064": true, "sip:x@127.0.0.1": false, "sip:x@example.com": true,
 		"sips:x@other.example:5080": true, "tel:+1": false, "garbage": false,

@@ -34,6 +34,7 @@ type selfSet struct {
 }
 
 type selfSock struct {
+	tp    sipio.Transport
 	names []string // lower-case: listen host as written, advertise host
 	addrs []netip.Addr
 	ports []uint16 // bound port, advertised port
@@ -45,11 +46,11 @@ type selfSock struct {
 func MyselfOf(reg *script.Registry) *Myself {
 	return reg.Shared("core.myself", func() any {
 		m := &Myself{}
-		sipmsg.For(reg).SetMyself(func(host string, port int, _ sipio.Transport) bool {
+		sipmsg.For(reg).SetMyself(func(host string, port int, tp sipio.Transport) bool {
 			if port < 0 || port > 65535 {
 				return false
 			}
-			return m.Match(host, uint16(port))
+			return m.MatchTransport(host, uint16(port), tp)
 		})
 		return m
 	}).(*Myself)
@@ -65,7 +66,7 @@ func (m *Myself) Build(ctx context.Context, ls []sipio.Listener, p *core.Params)
 		s.aliases = append(s.aliases, a)
 	}
 	for _, l := range ls {
-		ss := selfSock{ports: []uint16{l.Addr.Port()}}
+		ss := selfSock{tp: l.Transport, ports: []uint16{l.Addr.Port()}}
 		if h := strings.ToLower(l.Spec.Host); h != "" {
 			ss.names = append(ss.names, strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
 		}
@@ -86,7 +87,7 @@ func (m *Myself) Build(ctx context.Context, ls []sipio.Listener, p *core.Params)
 					continue
 				}
 				for _, name := range reverseNames(ctx, a) {
-					s.aliases = append(s.aliases, core.Alias{Host: name, Port: int(l.Addr.Port())})
+					s.aliases = append(s.aliases, core.Alias{Host: name, Port: int(l.Addr.Port()), Transport: l.Transport.String()})
 				}
 			}
 		}
@@ -111,9 +112,14 @@ func reverseNames(ctx context.Context, a netip.Addr) []string {
 	return out
 }
 
-// Match reports whether host:port is this server (port 0: any port).
-// host may be an IPv6 reference in brackets. It does not allocate.
-func (m *Myself) Match(host string, port uint16) bool {
+// Match reports whether host:port is this server (port 0: any port), over
+// any transport. host may be an IPv6 reference in brackets. It does not
+// allocate.
+func (m *Myself) Match(host string, port uint16) bool { return m.MatchTransport(host, port, 0) }
+
+// MatchTransport is Match for one transport (0: any), as kex's
+// is_myself("sip:h;transport=tcp") asks.
+func (m *Myself) MatchTransport(host string, port uint16, tp sipio.Transport) bool {
 	s := m.set.Load()
 	if s == nil || host == "" {
 		return false
@@ -125,7 +131,7 @@ func (m *Myself) Match(host string, port uint16) bool {
 	ipParsed := false
 	for i := range s.socks {
 		sk := &s.socks[i]
-		if port != 0 && !hasPort(sk.ports, port) {
+		if port != 0 && !hasPort(sk.ports, port) || tp != 0 && sk.tp != tp {
 			continue
 		}
 		for _, n := range sk.names {
@@ -147,7 +153,8 @@ func (m *Myself) Match(host string, port uint16) bool {
 		}
 	}
 	for _, a := range s.aliases {
-		if (a.Port == 0 || port == 0 || a.Port == int(port)) && strings.EqualFold(a.Host, host) {
+		if (a.Port == 0 || port == 0 || a.Port == int(port)) && strings.EqualFold(a.Host, host) &&
+			(tp == 0 || a.Transport == "" || strings.EqualFold(a.Transport, tp.String())) {
 			return true
 		}
 	}
