@@ -12,6 +12,25 @@
 //     rewritten R-URI, $du, branches), reached with RoutingOf.
 //
 // It is always loaded (module.Info.Builtin) and has no parameters.
+//
+// # For module authors
+//
+// The Request-URI as the script rewrote it, $du and the branches live in
+// Routing, one per message. A module reaches it in one of two ways, which
+// see the same state:
+//
+//   - sipmsg.For(h.Script).Dest() (a sipmsg.Dest: RequestURI, SetRequestURI,
+//     DstURI, SetDstURI, AppendBranch, Branches) when it only needs those;
+//   - core.RoutingOf(h.Script).Get(c) for the rest: the parsed R-URI
+//     (ParsedURI), the received one (OrigURI, ParsedOrigURI), Rewrite with
+//     Kamailio's rules (SetUser, SetHost, Prefix, Strip ...), RevertURI,
+//     RURIIsNew, SetError/Error (what sl_reply_error answers).
+//
+// Call either from Init (they register the per-message slot). The myself
+// check is MyselfOf(h.Script) (Match, MatchTransport, MatchURI), also
+// installed as sipmsg's Myself, valid once the server has started. To send
+// the request on, use sipmsg.Materialize (the script's header edits
+// applied) as forward() does.
 package core
 
 import (
@@ -187,7 +206,12 @@ func Method(msg *sipio.Msg) string {
 		return ""
 	}
 	if msg.Req != nil {
-		return string(msg.Req.Method)
+		// sipgo upper-cases the method; Kamailio shows it as written
+		m := string(msg.Req.Method)
+		if len(msg.Raw) > len(m) && msg.Raw[len(m)] == ' ' && string(msg.Raw[:len(m)]) != m {
+			return string(msg.Raw[:len(m)])
+		}
+		return m
 	}
 	if v, ok := Header(msg, "CSeq"); ok {
 		f := strings.Fields(v)

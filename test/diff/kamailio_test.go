@@ -239,6 +239,14 @@ revert_uri();
 strip(3); xlog("tel strip ru=$ru\n");
 `,
 		request: req("OPTIONS tel:+4930123;phone-context=example.com SIP/2.0", baseHeaders, "")},
+	{name: "lowercase_method",
+		body: `xlog("rm=$rm\n");
+$var(a) = (int)$rm;
+xlog("id=$var(a)\n");
+if (method == "OPTIONS") { xlog("keyword eq\n"); }
+if (is_method("OPTIONS")) { xlog("is_method\n"); }
+`,
+		request: req("options sip:test@127.0.0.1 SIP/2.0", append(append([]string{}, baseHeaders[:4]...), "CSeq: 1 options"), "")},
 	{name: "pv_funcs",
 		body: `$var(i) = 5; $var(s) = "x";
 if (is_int("$var(i)")) { xlog("i int\n"); }
