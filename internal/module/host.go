@@ -24,6 +24,9 @@ type Host struct {
 	Name string
 	// Log is the module's logger (already tagged with the module name).
 	Log *slog.Logger
+	// ScriptLog is the logger for what the routing script itself writes
+	// (xlog, log()): its records are tagged "<script>" as Kamailio's are.
+	ScriptLog *slog.Logger
 	// Core holds the config's global parameters.
 	Core *core.Params
 	// Script is where Init declares functions, pseudo-variables,

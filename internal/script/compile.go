@@ -448,7 +448,7 @@ func (cm *compiler) assign(s *cfg.Assign) action {
 		if c.run&runExit != 0 {
 			return 0
 		}
-		if err := set(c, v); err != nil {
+		if err := set(c, v.Plain()); err != nil {
 			c.Log.Error("assignment failed", "pos", pos.String(), "err", err)
 			return -1
 		}
@@ -545,6 +545,12 @@ func (cm *compiler) flow(s *cfg.Flow) action {
 		x, err = cm.expr(s.Value)
 		if err != nil {
 			cm.addErr(err)
+			return nil
+		}
+		// Kamailio's fix_actions: the value of return/exit/drop must be
+		// an integer expression (or of unknown type, like a PV).
+		if x.typ == tStr {
+			cm.errorf(s.Value.Position(), "invalid expression: bad type, integer expected")
 			return nil
 		}
 	}

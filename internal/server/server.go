@@ -65,7 +65,8 @@ type Server struct {
 	File    *cfg.File
 
 	mods     []*loadedModule
-	missing  map[string]bool // modules the config loads that sipht lacks
+	pre      []module.PreScripter // modules looking at messages before the script
+	missing  map[string]bool      // modules the config loads that sipht lacks
 	closeLog func() error
 
 	sip     *sipio.Server
@@ -166,8 +167,10 @@ func Load(opts Options) (*Server, error) {
 			}
 		}
 	}
+	// The engine's own messages (runtime errors, warnings) are the core's,
+	// as in Kamailio; only what the script writes (xlog) is "<script>".
 	prog, err := script.Compile(f, s.Script, script.Options{
-		Logger:            s.Log.With(logging.ModuleKey, "<script>"),
+		Logger:            s.Log.With(logging.ModuleKey, "<core>"),
 		MaxWhileLoops:     params.MaxWhileLoops,
 		MaxRecursiveLevel: params.MaxRecursiveLevel,
 	})
@@ -182,6 +185,9 @@ func Load(opts Options) (*Server, error) {
 	s.sealed = true
 	for _, lm := range s.mods {
 		lm.host.Program = prog
+		if p, ok := lm.mod.(module.PreScripter); ok {
+			s.pre = append(s.pre, p)
+		}
 	}
 	return s, nil
 }
@@ -206,16 +212,17 @@ func (s *Server) Module(name string) (module.Module, bool) {
 
 func (s *Server) newHost(name string) *module.Host {
 	return &module.Host{
-		Name:     name,
-		Log:      s.Log.With(logging.ModuleKey, name),
-		Core:     s.Params,
-		Script:   s.Script,
-		RPC:      s.RPC,
-		Metrics:  s.Metrics,
-		Gatherer: s.Metrics,
-		Loaded:   s.Module,
-		Go:       s.goRun,
-		Exec:     s.exec,
+		Name:      name,
+		Log:       s.Log.With(logging.ModuleKey, name),
+		ScriptLog: s.Log.With(logging.ModuleKey, "<script>"),
+		Core:      s.Params,
+		Script:    s.Script,
+		RPC:       s.RPC,
+		Metrics:   s.Metrics,
+		Gatherer:  s.Metrics,
+		Loaded:    s.Module,
+		Go:        s.goRun,
+		Exec:      s.exec,
 		AddFilter: func(f sipio.Filter) error {
 			return s.addFilter(name, f)
 		},
@@ -453,6 +460,11 @@ func (s *Server) handle(m *sipio.Msg) {
 	}
 	c := s.ctxs[m.Worker]
 	c.Reset(m)
+	for _, p := range s.pre {
+		if !p.PreScript(c) {
+			return
+		}
+	}
 	if m.Req != nil {
 		s.Program.Run(script.RequestRoute, "", c)
 		return

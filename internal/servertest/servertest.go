@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipht/sipht/internal/cfg"
+	"github.com/sipht/sipht/internal/core"
 	"github.com/sipht/sipht/internal/logging"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/sipio"
@@ -47,9 +50,12 @@ func (b *Buffer) String() string {
 	return b.buf.String()
 }
 
-// Start loads src (a complete config; use listen=udp:127.0.0.1:0 for a free
-// port) and runs it until the test ends. Logs go to r.Logs in sipht's
-// stderr format at debug level (xlog lines look like Kamailio's).
+// Start loads src (a complete config) and runs it until the test ends.
+// Every listen= socket of the config is opened on a free port of its
+// address (the port written is ignored: like Kamailio, sipht reads ":0" as
+// 5060, and tests must never bind well-known ports); r.UDP and r.TCP say
+// where. Logs go to r.Logs in sipht's stderr format at debug level (xlog
+// lines look like Kamailio's).
 func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 	t.Helper()
 	logs := &Buffer{}
@@ -57,6 +63,9 @@ func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 		Logger: slog.New(logging.NewTextHandler(logs, logging.LevelDebug))}
 	for _, f := range opts {
 		f(&o)
+	}
+	if o.ListenOverride == nil && o.File == "" {
+		o.ListenOverride = freePorts(t, o)
 	}
 	srv, err := server.Load(o)
 	if err != nil {
@@ -94,6 +103,24 @@ func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 		}
 	}
 	return r
+}
+
+// freePorts returns the config's listen sockets with port 0 (free ports).
+func freePorts(t testing.TB, o server.Options) []sipio.ListenSpec {
+	f, err := cfg.Parse(o.SourceName, o.Source, cfg.Options{Defines: o.Defines})
+	if err != nil {
+		return nil // Load reports it
+	}
+	p, _ := core.FromFile(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if p == nil {
+		return nil
+	}
+	out := make([]sipio.ListenSpec, len(p.Listen))
+	for i, l := range p.Listen {
+		l.Port = 0
+		out[i] = l
+	}
+	return out
 }
 
 // Client is a UDP socket that sends requests to a server and reads replies.
