@@ -285,7 +285,14 @@ func (cm *compiler) checkRouteTypes() {
 	var errs []error
 	for r, ss := range cm.sites {
 		for _, s := range ss {
-			if bad := r.types &^ s.mask; bad != 0 {
+			mask := s.mask
+			if mask&RequestRoute != 0 {
+				// Kamailio runs event_route blocks as REQUEST_ROUTE
+				// (its EVENT_ROUTE is the same flag): what a request
+				// route may call, an event route may call too.
+				mask |= EventRoute
+			}
+			if bad := r.types &^ mask; bad != 0 {
 				via := ""
 				if r.name != "" && r.kind == RequestRoute {
 					via = fmt.Sprintf(" (route[%s] is called from %s)", r.name, r.types)

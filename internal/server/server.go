@@ -42,6 +42,9 @@ type Options struct {
 	SourceName string
 	// Defines are -A NAME[=value] definitions.
 	Defines []cfg.Define
+	// ReadFile, when set, reads the config and its include_file/import_file
+	// files (tests: gzipped example configs).
+	ReadFile func(path string) ([]byte, error)
 	// Logger, when set, replaces the logger the config's log parameters
 	// would build (tests).
 	Logger *slog.Logger
@@ -89,7 +92,7 @@ type loadedModule struct {
 // parameters, module initialisation and the compiled script. The error, if
 // any, lists every problem found (each with file:line:column where known).
 func Load(opts Options) (*Server, error) {
-	popts := cfg.Options{Defines: opts.Defines}
+	popts := cfg.Options{Defines: opts.Defines, ReadFile: opts.ReadFile}
 	var f *cfg.File
 	var err error
 	if opts.File != "" {
