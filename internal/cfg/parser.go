@@ -1363,6 +1363,7 @@ func (p *parser) parseRouteCall() Expr {
 var bareActions = map[string]bool{
 	"revert_uri": true, "set_forward_no_connect": true, "set_reply_no_connect": true,
 	"set_forward_close": true, "set_reply_close": true,
+	"force_rport": true, "add_rport": true, "add_local_rport": true,
 }
 
 // core actions whose arguments use host/socket syntax

@@ -263,6 +263,7 @@ func TestStatements(t *testing.T) {
 	force_send_socket(udp:127.0.0.1:5060);
 	route($var(r));
 	t_on_failure("X");
+	force_rport;
 }
 `
 	f, err := Parse("s.cfg", []byte(src), Options{})
@@ -270,7 +271,7 @@ func TestStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	stmts := f.Items[0].(*Route).Body.Stmts
-	if len(stmts) != 16 {
+	if len(stmts) != 17 {
 		t.Fatalf("%d statements", len(stmts))
 	}
 	iff := stmts[0].(*If)
@@ -297,7 +298,7 @@ func TestStatements(t *testing.T) {
 	for _, s := range stmts[10:] {
 		calls = append(calls, sexpr(s.(*ExprStmt).Expr))
 	}
-	want := `revert_uri() setflag(raw:FLAG_A) forward(raw:uri:host, raw:uri:port) force_send_socket(raw:udp:127.0.0.1:5060) route($var(r)) t_on_failure("X")`
+	want := `revert_uri() setflag(raw:FLAG_A) forward(raw:uri:host, raw:uri:port) force_send_socket(raw:udp:127.0.0.1:5060) route($var(r)) t_on_failure("X") force_rport()`
 	if g := strings.Join(calls, " "); g != want {
 		t.Errorf("calls:\n got %s\nwant %s", g, want)
 	}

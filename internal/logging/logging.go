@@ -39,6 +39,12 @@ const (
 // prints it before the message as Kamailio does.
 const ModuleKey = "module"
 
+// PrefixKey is the attribute carrying Kamailio's log_prefix text (already
+// evaluated for the message being processed): the text handler prints it
+// right before the module, as Kamailio does (" 1(7) ERROR: {1 OPTIONS}
+// <script>: text"); other handlers keep it as an ordinary attribute.
+const PrefixKey = "log_prefix"
+
 // FromKamailio maps a Kamailio log level number (L_ALERT=-5 ... L_DBG=3, as
 // used by the `debug` core parameter and xlog's level names) to a slog level.
 func FromKamailio(n int) slog.Level {
@@ -234,6 +240,10 @@ func (h *TextHandler) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == ModuleKey && h.group == "" {
 			module = a.Value.String()
+			return true
+		}
+		if a.Key == PrefixKey && h.group == "" {
+			buf = append(buf, a.Value.String()...)
 			return true
 		}
 		rest = appendAttr(rest, h.group, a)

@@ -48,14 +48,16 @@ func TestTextHandlerShape(t *testing.T) {
 	log.With(ModuleKey, "htable").Info("table loaded", "name", "AuthCount", "items", 12)
 	log.Debug("hidden")
 	log.Log(nil, LevelNotice, "notice", "note", "two words")
+	log.With(ModuleKey, "<script>").Error("hello OPTIONS", PrefixKey, "{1 1 OPTIONS c1} ")
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	if len(lines) != 3 {
+	if len(lines) != 4 {
 		t.Fatalf("got %d lines: %q", len(lines), buf.String())
 	}
 	suffixes := []string{
 		") ERROR: <script>: MessageCount is 1",
 		") INFO: htable: table loaded name=AuthCount items=12",
 		`) NOTICE: <core>: notice note="two words"`,
+		") ERROR: {1 1 OPTIONS c1} <script>: hello OPTIONS",
 	}
 	for i, s := range suffixes {
 		if !strings.HasPrefix(lines[i], " 0(") || !strings.HasSuffix(lines[i], s) {

@@ -24,6 +24,9 @@ type Host struct {
 	Name string
 	// Log is the module's logger (already tagged with the module name).
 	Log *slog.Logger
+	// ScriptLog is the logger for what the routing script itself writes
+	// (xlog, log()): its records are tagged "<script>" as Kamailio's are.
+	ScriptLog *slog.Logger
 	// Core holds the config's global parameters.
 	Core *core.Params
 	// Script is where Init declares functions, pseudo-variables,
@@ -57,12 +60,20 @@ type Host struct {
 	// and Exec must not be called from a worker. Errors: the transport is
 	// not running (sipio.ErrNotStarted, sipio.ErrServerClosed) or ctx ended.
 	Exec func(ctx context.Context, msg *sipio.Msg, fn func(c *script.Ctx)) error
-	// Intercept, called from Init, registers fn to see every received
-	// request before request_route runs (on the SIP worker, in the order
-	// modules registered); fn returns true when it has dealt with the
-	// request, and the script then does not run for it. It must be cheap
-	// for the requests it does not take (DMQ looks at the method only).
-	Intercept func(fn func(m *sipio.Msg) bool)
+	// AddFilter installs a pre-parse filter (see sipio.Filter): it runs on
+	// the socket read goroutine for every UDP datagram, every framed TCP
+	// message and every accepted TCP connection, before anything is parsed
+	// or queued, and returning false drops the message (counted in the
+	// transport's "filtered" drops; a dropped TCP connection is closed).
+	// Filters run in the order they were added; the first false wins.
+	//
+	// A filter must be cheap (it runs once per datagram, also under a
+	// flood), must never block (a blocked reader stops reading its socket)
+	// and must be safe for concurrent use by several readers. A filter that
+	// panics does not stop the reader: the panic is logged and the message
+	// passes. Filters can be added during Init only (the transport is
+	// built before Start); later calls return an error.
+	AddFilter func(f sipio.Filter) error
 }
 
 // Rundir returns the runtime directory (core parameter rundir, resolved

@@ -21,6 +21,8 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+
+	"github.com/sipht/sipht/internal/script"
 )
 
 // Info describes a compiled-in module.
@@ -52,6 +54,16 @@ type Initializer interface {
 // Starter is implemented by modules that do I/O once the script is compiled.
 type Starter interface {
 	Start(ctx context.Context, h *Host) error
+}
+
+// PreScripter is implemented by modules that look at every received
+// message before the routing script runs (Kamailio's pre-script
+// callbacks): the sl module absorbs ACKs to its own replies, xlog
+// evaluates log_prefix. PreScript runs on the SIP worker with c reset for
+// the message (c.Msg set); returning false drops the message: no route
+// runs and, for a reply, it is not forwarded. Modules run in load order.
+type PreScripter interface {
+	PreScript(c *script.Ctx) bool
 }
 
 // Stopper is implemented by modules that must release resources or save

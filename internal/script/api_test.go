@@ -379,3 +379,54 @@ func TestFormatsAndArgs(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// Kamailio refuses return/exit/drop with a string-typed value at load
+// time (fix_actions: "bad type, integer expected"); diff snippet 360.
+func TestFlowValueMustBeInt(t *testing.T) {
+	reg := scripttest.NewEnv().Reg
+	for _, st := range []string{`return "abc";`, `exit "1";`, `drop "x" + "y";`} {
+		_, err := compile(t, reg, "request_route {\n "+st+"\n}\n")
+		if err == nil || !strings.Contains(err.Error(), "integer expected") {
+			t.Errorf("%s: err = %v", st, err)
+		}
+	}
+	for _, st := range []string{`return 1;`, `return $var(x);`, `exit;`, `return -1 + 2;`, `drop;`} {
+		if _, err := compile(t, reg, "request_route {\n "+st+"\n}\n"); err != nil {
+			t.Errorf("%s: %v", st, err)
+		}
+	}
+}
+
+// A StrInt value ($rm, $pr ...) is its string except in integer contexts
+// and {s.int}; assignments keep only the string (Kamailio 5.6.3:
+// (int)$rm is 512, $var(m) = $rm; if($var(m)) is false).
+func TestStrIntValues(t *testing.T) {
+	env := scripttest.NewEnv()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(env.Reg.AddPV(script.PVClass{Name: "dual", Fixup: func(*script.PVFixupCtx) (*script.PV, error) {
+		return &script.PV{Get: func(*script.Ctx) script.Value { return script.StrInt("OPTIONS", 512) }}, nil
+	}}))
+	got, err := env.Run(scripttest.SnippetConfig(`
+$var(a) = (int)$dual; xlog("int=$var(a)\n");
+if ($dual) { xlog("if true\n"); }
+$var(m) = $dual; if ($var(m)) { xlog("var true\n"); } else { xlog("var false\n"); }
+$var(a) = $dual + 1; xlog("plus=$var(a)\n");
+$var(a) = 1 + $dual; xlog("iplus=$var(a)\n");
+if ($dual == 512) { xlog("eq int\n"); } else { xlog("eq str\n"); }
+$var(a) = $(dual{s.int}); xlog("sint=$var(a)\n");
+xlog("print=$dual\n");
+`, nil))
+	must(err)
+	want := "int=512|if true|var false|plus=OPTIONS1|iplus=513|eq str|sint=512|print=OPTIONS"
+	if g := strings.Join(got, "|"); g != want {
+		t.Errorf("got  %s\nwant %s", g, want)
+	}
+	v := script.StrInt("5060", 5060)
+	if !v.IsStr() || v.AsInt() != 5060 || v.Plain().GoString() != `Str("5060")` || script.Int(3).Plain().AsInt() != 3 {
+		t.Errorf("StrInt accessors: %#v", v)
+	}
+}

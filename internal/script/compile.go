@@ -285,7 +285,14 @@ func (cm *compiler) checkRouteTypes() {
 	var errs []error
 	for r, ss := range cm.sites {
 		for _, s := range ss {
-			if bad := r.types &^ s.mask; bad != 0 {
+			mask := s.mask
+			if mask&RequestRoute != 0 {
+				// Kamailio runs event_route blocks as REQUEST_ROUTE
+				// (its EVENT_ROUTE is the same flag): what a request
+				// route may call, an event route may call too.
+				mask |= EventRoute
+			}
+			if bad := r.types &^ mask; bad != 0 {
 				via := ""
 				if r.name != "" && r.kind == RequestRoute {
 					via = fmt.Sprintf(" (route[%s] is called from %s)", r.name, r.types)
@@ -448,7 +455,7 @@ func (cm *compiler) assign(s *cfg.Assign) action {
 		if c.run&runExit != 0 {
 			return 0
 		}
-		if err := set(c, v); err != nil {
+		if err := set(c, v.Plain()); err != nil {
 			c.Log.Error("assignment failed", "pos", pos.String(), "err", err)
 			return -1
 		}
@@ -545,6 +552,12 @@ func (cm *compiler) flow(s *cfg.Flow) action {
 		x, err = cm.expr(s.Value)
 		if err != nil {
 			cm.addErr(err)
+			return nil
+		}
+		// Kamailio's fix_actions: the value of return/exit/drop must be
+		// an integer expression (or of unknown type, like a PV).
+		if x.typ == tStr {
+			cm.errorf(s.Value.Position(), "invalid expression: bad type, integer expected")
 			return nil
 		}
 	}

@@ -45,6 +45,10 @@
 //     method, src_ip ... and "== myself".
 //   - Per-message data (NewSlot): allocated once per Ctx, reset per message.
 //
+// Values are Int, Str or Null; StrInt makes the string-with-an-integer
+// values of some Kamailio PVs ($rm is "OPTIONS" and 512): a string except
+// in integer contexts and {s.int}, stored as the string when assigned.
+//
 // Formats print into buffers from Ctx.GetBuf (give them back with PutBuf);
 // a map keyed by string can be read with m[string(buf)] without
 // allocating. Runtime errors go to Ctx.Log.

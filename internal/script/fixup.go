@@ -479,6 +479,9 @@ func (tp TransParam) Int(c *Ctx) (int64, bool) {
 	v := tp.pv.Get(c)
 	if v.k != KindInt {
 		if v.k == KindStr {
+			if v.dual {
+				return v.i, true
+			}
 			if n, ok := parseDecimal(v.s); ok {
 				return n, true
 			}

@@ -74,6 +74,9 @@ func trInt(_ *Ctx, v Value) (Value, bool) {
 	case KindInt:
 		return v, true
 	case KindStr:
+		if v.dual {
+			return Int(v.i), true
+		}
 		if n, ok := parseDecimal(v.s); ok {
 			return Int(n), true
 		}

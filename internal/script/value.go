@@ -35,6 +35,8 @@ type Value struct {
 	s string
 	i int64
 	k Kind
+	// dual marks a string that also carries the integer i (see StrInt).
+	dual bool
 }
 
 // Null is the undefined value.
@@ -45,6 +47,23 @@ func Int(i int64) Value { return Value{k: KindInt, i: i} }
 
 // Str returns a string Value.
 func Str(s string) Value { return Value{k: KindStr, s: s} }
+
+// StrInt returns a string Value that also carries an integer, as the
+// Kamailio pseudo-variables whose value has both PV_VAL_STR and PV_VAL_INT
+// but is typed as a string ($rm is "OPTIONS" and 512, $pr "udp" and 1, $rp
+// "5060" and 5060): it is the string everywhere (printing, ==, +
+// concatenation, assignment) except where Kamailio reads the integer:
+// integer contexts (if, arithmetic, comparisons, (int)) and {s.int}.
+// Assigning it to a variable stores the string only (Plain).
+func StrInt(s string, i int64) Value { return Value{k: KindStr, s: s, i: i, dual: true} }
+
+// Plain drops the integer a StrInt value carries.
+func (v Value) Plain() Value {
+	if v.dual {
+		v.dual, v.i = false, 0
+	}
+	return v
+}
 
 // Bool returns Int(1) for true and Int(0) for false.
 func Bool(b bool) Value {
@@ -74,6 +93,9 @@ func (v Value) AsInt() int64 {
 	case KindInt:
 		return v.i
 	case KindStr:
+		if v.dual {
+			return v.i
+		}
 		return StrToInt(v.s)
 	}
 	return 0
@@ -126,6 +148,9 @@ func (v Value) GoString() string {
 	case KindInt:
 		return "Int(" + strconv.FormatInt(v.i, 10) + ")"
 	case KindStr:
+		if v.dual {
+			return "StrInt(" + strconv.Quote(v.s) + ", " + strconv.FormatInt(v.i, 10) + ")"
+		}
 		return "Str(" + strconv.Quote(v.s) + ")"
 	}
 	return "Null"

@@ -42,6 +42,9 @@ type Options struct {
 	SourceName string
 	// Defines are -A NAME[=value] definitions.
 	Defines []cfg.Define
+	// ReadFile, when set, reads the config and its include_file/import_file
+	// files (tests: gzipped example configs).
+	ReadFile func(path string) ([]byte, error)
 	// Logger, when set, replaces the logger the config's log parameters
 	// would build (tests).
 	Logger *slog.Logger
@@ -65,16 +68,18 @@ type Server struct {
 	File    *cfg.File
 
 	mods     []*loadedModule
-	missing  map[string]bool // modules the config loads that sipht lacks
+	pre      []module.PreScripter // modules looking at messages before the script
+	missing  map[string]bool      // modules the config loads that sipht lacks
 	closeLog func() error
 
-	sip        *sipio.Server
-	intercepts []func(*sipio.Msg) bool // module hooks run before request_route
-	ctxs       []*script.Ctx
-	ready      chan struct{}
-	isReady    atomic.Bool
-	wg         sync.WaitGroup
-	runCtx     context.Context
+	sip     *sipio.Server
+	filters []namedFilter // pre-parse filters modules added during Init
+	sealed  bool          // Init is over: no more filters
+	ctxs    []*script.Ctx
+	ready   chan struct{}
+	isReady atomic.Bool
+	wg      sync.WaitGroup
+	runCtx  context.Context
 }
 
 type loadedModule struct {
@@ -87,7 +92,7 @@ type loadedModule struct {
 // parameters, module initialisation and the compiled script. The error, if
 // any, lists every problem found (each with file:line:column where known).
 func Load(opts Options) (*Server, error) {
-	popts := cfg.Options{Defines: opts.Defines}
+	popts := cfg.Options{Defines: opts.Defines, ReadFile: opts.ReadFile}
 	var f *cfg.File
 	var err error
 	if opts.File != "" {
@@ -165,8 +170,10 @@ func Load(opts Options) (*Server, error) {
 			}
 		}
 	}
+	// The engine's own messages (runtime errors, warnings) are the core's,
+	// as in Kamailio; only what the script writes (xlog) is "<script>".
 	prog, err := script.Compile(f, s.Script, script.Options{
-		Logger:            s.Log.With(logging.ModuleKey, "<script>"),
+		Logger:            s.Log.With(logging.ModuleKey, "<core>"),
 		MaxWhileLoops:     params.MaxWhileLoops,
 		MaxRecursiveLevel: params.MaxRecursiveLevel,
 	})
@@ -178,8 +185,12 @@ func Load(opts Options) (*Server, error) {
 		return nil, errs
 	}
 	s.Program = prog
+	s.sealed = true
 	for _, lm := range s.mods {
 		lm.host.Program = prog
+		if p, ok := lm.mod.(module.PreScripter); ok {
+			s.pre = append(s.pre, p)
+		}
 	}
 	return s, nil
 }
@@ -204,18 +215,19 @@ func (s *Server) Module(name string) (module.Module, bool) {
 
 func (s *Server) newHost(name string) *module.Host {
 	return &module.Host{
-		Name:     name,
-		Log:      s.Log.With(logging.ModuleKey, name),
-		Core:     s.Params,
-		Script:   s.Script,
-		RPC:      s.RPC,
-		Metrics:  s.Metrics,
-		Gatherer: s.Metrics,
-		Loaded:   s.Module,
-		Go:       s.goRun,
-		Exec:     s.exec,
-		Intercept: func(fn func(*sipio.Msg) bool) {
-			s.intercepts = append(s.intercepts, fn)
+		Name:      name,
+		Log:       s.Log.With(logging.ModuleKey, name),
+		ScriptLog: s.Log.With(logging.ModuleKey, "<script>"),
+		Core:      s.Params,
+		Script:    s.Script,
+		RPC:       s.RPC,
+		Metrics:   s.Metrics,
+		Gatherer:  s.Metrics,
+		Loaded:    s.Module,
+		Go:        s.goRun,
+		Exec:      s.exec,
+		AddFilter: func(f sipio.Filter) error {
+			return s.addFilter(name, f)
 		},
 	}
 }
@@ -374,6 +386,7 @@ func (s *Server) Run(ctx context.Context) error {
 		Listen:       p.Listen,
 		Handler:      s.handle,
 		Workers:      n,
+		Filter:       s.filterChain(),
 		ServerHeader: p.ServerHeaderValue(),
 		TCP: sipio.TCPConfig{
 			MaxConns:       p.TCPMaxConnections,
@@ -448,15 +461,13 @@ func (s *Server) handle(m *sipio.Msg) {
 			return
 		}
 	}
-	if m.Req != nil {
-		for _, f := range s.intercepts {
-			if f(m) {
-				return
-			}
-		}
-	}
 	c := s.ctxs[m.Worker]
 	c.Reset(m)
+	for _, p := range s.pre {
+		if !p.PreScript(c) {
+			return
+		}
+	}
 	if m.Req != nil {
 		s.Program.Run(script.RequestRoute, "", c)
 		return

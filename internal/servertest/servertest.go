@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipht/sipht/internal/cfg"
+	"github.com/sipht/sipht/internal/core"
 	"github.com/sipht/sipht/internal/logging"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/sipio"
@@ -47,9 +50,12 @@ func (b *Buffer) String() string {
 	return b.buf.String()
 }
 
-// Start loads src (a complete config; use listen=udp:127.0.0.1:0 for a free
-// port) and runs it until the test ends. Logs go to r.Logs in sipht's
-// stderr format at debug level (xlog lines look like Kamailio's).
+// Start loads src (a complete config) and runs it until the test ends.
+// Every listen= socket of the config is opened on a free port of its
+// address (the port written is ignored: like Kamailio, sipht reads ":0" as
+// 5060, and tests must never bind well-known ports); r.UDP and r.TCP say
+// where. Logs go to r.Logs in sipht's stderr format at debug level (xlog
+// lines look like Kamailio's).
 func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 	t.Helper()
 	logs := &Buffer{}
@@ -58,19 +64,23 @@ func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 	for _, f := range opts {
 		f(&o)
 	}
+	if o.ListenOverride == nil && o.File == "" {
+		o.ListenOverride = freePorts(t, o)
+	}
 	srv, err := server.Load(o)
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	done := make(chan struct{})
+	var runErr error
+	go func() { runErr = srv.Run(ctx); close(done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server Run: %v", err)
+		case <-done:
+			if runErr != nil {
+				t.Errorf("server Run: %v", runErr)
 			}
 		case <-time.After(30 * time.Second):
 			t.Errorf("server did not stop within 30 s")
@@ -78,8 +88,8 @@ func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 	})
 	select {
 	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("server Run: %v\nlogs:\n%s", err, logs.String())
+	case <-done:
+		t.Fatalf("server Run: %v\nlogs:\n%s", runErr, logs.String())
 	case <-time.After(20 * time.Second):
 		t.Fatal("server not ready after 20 s")
 	}
@@ -93,6 +103,24 @@ func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 		}
 	}
 	return r
+}
+
+// freePorts returns the config's listen sockets with port 0 (free ports).
+func freePorts(t testing.TB, o server.Options) []sipio.ListenSpec {
+	f, err := cfg.Parse(o.SourceName, o.Source, cfg.Options{Defines: o.Defines})
+	if err != nil {
+		return nil // Load reports it
+	}
+	p, _ := core.FromFile(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if p == nil {
+		return nil
+	}
+	out := make([]sipio.ListenSpec, len(p.Listen))
+	for i, l := range p.Listen {
+		l.Port = 0
+		out[i] = l
+	}
+	return out
 }
 
 // Client is a UDP socket that sends requests to a server and reads replies.

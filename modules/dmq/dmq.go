@@ -296,9 +296,6 @@ func (m *Module) Init(h *module.Host) error {
 			return err
 		}
 	}
-	if h.Intercept != nil {
-		h.Intercept(m.intercept)
-	}
 	return nil
 }
 

@@ -84,18 +84,20 @@ func (m *Module) isFromNode(msg *sipio.Msg) bool {
 	return false
 }
 
-// intercept is the default handling of KDMQ requests when the config never
-// calls dmq_handle_message or dmq_process_message: every KDMQ request is
-// taken before request_route and handled as dmq_handle_message would.
-func (m *Module) intercept(msg *sipio.Msg) bool {
-	if m.scriptHandles.Load() || msg.Req == nil || msg.Req.Method != "KDMQ" {
-		return false
+// PreScript (module.PreScripter) is the default handling of KDMQ requests
+// when the config never calls dmq_handle_message or dmq_process_message:
+// every KDMQ request is taken before request_route (which then does not
+// run for it) and handled as dmq_handle_message would.
+func (m *Module) PreScript(c *script.Ctx) bool {
+	msg := c.Msg
+	if m.scriptHandles.Load() || msg == nil || msg.Req == nil || msg.Req.Method != "KDMQ" {
+		return true
 	}
 	if !m.receive(msg, false) {
 		// no channel in the R-URI: nothing Kamailio would answer either
 		m.metrics.received("<none>", "dropped")
 	}
-	return true
+	return false
 }
 
 // receive is dmq_handle_message (inline=false: queued to a worker) and

@@ -2,10 +2,12 @@ package htable
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	ht "github.com/sipht/sipht/htable"
 	"github.com/sipht/sipht/internal/script"
+	"github.com/sipht/sipht/internal/sipio"
 )
 
 // Event route names.
@@ -22,8 +24,10 @@ func (m *Module) runModInit(p *script.Program) error {
 		return nil
 	}
 	c := p.NewCtx()
-	c.Reset(nil)
-	r.Run(c)
+	c.Reset(sipio.FakedMsg())
+	if err := runSafely(r, c); err != nil {
+		return err
+	}
 	if c.Dropped() {
 		return errors.New("exit due to 'drop' in event_route[htable:mod-init]")
 	}
@@ -54,11 +58,26 @@ func (m *Module) armExpiredRoutes(p *script.Program) {
 		t.OnExpired(func(it ht.Item) {
 			mu.Lock()
 			defer mu.Unlock()
-			c.Reset(nil)
+			c.Reset(sipio.FakedMsg())
 			rec := m.recordSlot.Get(c)
 			rec.item = &it
-			r.Run(c)
+			if err := runSafely(r, c); err != nil {
+				m.log.Error("event_route failed", "route", name, "err", err)
+			}
 			rec.item = nil
 		})
 	}
+}
+
+// runSafely runs an event route outside the SIP workers (which recover
+// from a panicking function themselves): a bug in a module function must
+// not take the sweeper, or the server, down.
+func runSafely(r *script.Route, c *script.Ctx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in the route: %v", p)
+		}
+	}()
+	r.Run(c)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	ht "github.com/sipht/sipht/htable"
+	"github.com/sipht/sipht/internal/cfg"
 	"github.com/sipht/sipht/internal/script"
 )
 
@@ -114,6 +115,11 @@ func (m *Module) registerPVs(r *script.Registry) error {
 	cell := func(pc *script.PVFixupCtx) (*cellRef, error) {
 		ref, err := m.newCellRef(pc.Spec.Text, pc.Inner, pc.ParseFormat)
 		if err != nil {
+			var positioned *cfg.Error
+			var unknown *script.UnknownPVError
+			if errors.As(err, &positioned) || errors.As(err, &unknown) {
+				return nil, err // e.g. an unknown PV inside the key: keep its type for sipht -c
+			}
 			return nil, pc.Errorf("%v", err)
 		}
 		return ref, nil

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"errors"
+	"github.com/sipht/sipht/internal/sipmsg"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -107,7 +108,7 @@ func (m *Module) Lookup(c *script.Ctx, d *usrloc.Domain, uri string) int {
 	if msg == nil || msg.Req == nil {
 		return -3
 	}
-	st := m.state()
+	st := m.msgs.Dest()
 	if uri == "" {
 		uri = st.RequestURI(c)
 	}
@@ -151,29 +152,16 @@ func (m *Module) Lookup(c *script.Ctx, d *usrloc.Domain, uri string) int {
 		c.Log.Error("registrar: unable to rewrite Request-URI", "err", err)
 		return -3
 	}
-	if err := st.SetDestinationURI(c, t.received); err != nil {
+	if err := st.SetDstURI(c, t.received); err != nil {
 		c.Log.Error("registrar: unable to set the destination URI", "err", err)
 		return -3
 	}
-	if len(targets) > 1 {
-		if ba, ok := st.(BranchAppender); ok {
-			for _, b := range targets[1:] {
-				if err := ba.AppendBranch(c, b.uri, b.received, b.q); err != nil {
-					c.Log.Error("registrar: cannot append branch", "uri", b.uri, "err", err)
-				}
-			}
+	for _, b := range targets[min(1, len(targets)):] {
+		if err := st.AppendBranch(c, sipmsg.Branch{URI: b.uri, DstURI: b.received, Q: b.q}); err != nil {
+			c.Log.Error("registrar: cannot append branch", "uri", b.uri, "err", err)
 		}
 	}
 	return 1
-}
-
-// state returns the routing state (set at Start; the message's own
-// Request-URI before that).
-func (m *Module) state() URIState {
-	if m.uri != nil {
-		return m.uri
-	}
-	return &msgURIState{log: m.log, once: &m.warn}
 }
 
 func hasToTag(req *sip.Request) bool {
@@ -200,7 +188,7 @@ func (m *Module) Registered(c *script.Ctx, d *usrloc.Domain, uri string) int {
 			}
 			uri = to.Address.String()
 		case msg.Req != nil:
-			uri = m.state().RequestURI(c)
+			uri = m.msgs.Dest().RequestURI(c)
 		}
 	}
 	aor, e := m.aorFromString(uri)

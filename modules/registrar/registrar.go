@@ -5,15 +5,12 @@
 // registered contact, registered() and unregister() query and change the
 // location table.
 //
-// lookup() changes per-message routing state that the core module owns
-// (the Request-URI and $du). The registrar reaches it through the URIState
-// interface, implemented by the loaded "core" module; without one it
-// rewrites the parsed Request-URI of the message itself (which forward()
-// uses) and cannot set $du.
+// lookup() changes the per-message routing state every module shares
+// through internal/sipmsg (the Request-URI, $du and branches; the core
+// module owns it), so forward(), $ru and $du see the registered contact.
 package registrar
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,10 +21,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/script"
+	"github.com/sipht/sipht/internal/sipmsg"
 	"github.com/sipht/sipht/modules/auth"
 	"github.com/sipht/sipht/modules/internal/kamarg"
 	"github.com/sipht/sipht/modules/usrloc"
@@ -85,7 +81,7 @@ type Module struct {
 	ul      *usrloc.Module
 	auth    *auth.Module
 	log     *slog.Logger
-	uri     URIState
+	msgs    *sipmsg.Msgs // the shared routing state (R-URI, $du, branches) lookup() changes
 	warn    sync.Once
 	rcvAVP  *script.PV
 	domains map[string]*usrloc.Domain
@@ -164,6 +160,7 @@ func (m *Module) Params() []module.Param {
 func (m *Module) Init(h *module.Host) error {
 	m.host = h
 	m.log = h.Log
+	m.msgs = sipmsg.For(h.Script)
 	ul, ok := h.Loaded("usrloc")
 	if !ok {
 		return errors.New(`the usrloc module is needed: add loadmodule "usrloc.so"`)
@@ -213,72 +210,6 @@ func (m *Module) Init(h *module.Host) error {
 		*r = saveReq{contacts: c, contactHdr: b}
 	})
 	return m.declare(h.Script)
-}
-
-// URIState is the per-message routing state lookup() changes: the
-// Request-URI (Kamailio's new_uri) and the destination URI ($du). The
-// module that owns it (the core module) implements it.
-type URIState interface {
-	// RequestURI returns the current Request-URI of the message.
-	RequestURI(c *script.Ctx) string
-	// SetRequestURI rewrites the Request-URI.
-	SetRequestURI(c *script.Ctx, uri string) error
-	// SetDestinationURI sets $du ("" resets it).
-	SetDestinationURI(c *script.Ctx, uri string) error
-}
-
-// BranchAppender is implemented by a URIState that keeps branches:
-// lookup() with append_branches adds the other contacts with it.
-type BranchAppender interface {
-	AppendBranch(c *script.Ctx, uri, dstURI string, q int) error
-}
-
-// SetURIState makes lookup() use s (the core module does it, or tests).
-func (m *Module) SetURIState(s URIState) { m.uri = s }
-
-// uriState returns the URIState: the one set, or the loaded core module
-// when it implements the interface, else the message's own Request-URI.
-func (m *Module) uriState(h *module.Host) URIState {
-	if m.uri != nil {
-		return m.uri
-	}
-	for _, name := range []string{"core", "kex", "corex", "pv"} {
-		if mod, ok := h.Loaded(name); ok {
-			if s, ok := mod.(URIState); ok {
-				return s
-			}
-		}
-	}
-	return &msgURIState{log: m.log, once: &m.warn}
-}
-
-// msgURIState rewrites the parsed Request-URI of the message (what
-// sipio.Forward sends) when no module provides the routing state.
-type msgURIState struct {
-	log  *slog.Logger
-	once *sync.Once
-}
-
-func (s *msgURIState) RequestURI(c *script.Ctx) string {
-	return c.Msg.Req.Recipient.String()
-}
-
-func (s *msgURIState) SetRequestURI(c *script.Ctx, uri string) error {
-	var u sip.Uri
-	if err := sip.ParseUri(uri, &u); err != nil {
-		return fmt.Errorf("bad contact URI %q: %w", uri, err)
-	}
-	c.Msg.Req.Recipient = u
-	return nil
-}
-
-func (s *msgURIState) SetDestinationURI(c *script.Ctx, uri string) error {
-	if uri != "" {
-		s.once.Do(func() {
-			s.log.Warn("lookup: no module provides $du; the request is routed by its Request-URI", "du", uri)
-		})
-	}
-	return nil
 }
 
 // domainArg resolves a table name at compile time (Kamailio registers the
@@ -438,14 +369,6 @@ func (m *Module) resolveReceivedAVP(fc *script.FixupCtx) error {
 		return fmt.Errorf("received_avp: %w", err)
 	}
 	m.rcvAVP = pv
-	return nil
-}
-
-// Start picks the routing state lookup() changes (see URIState).
-func (m *Module) Start(ctx context.Context, h *module.Host) error {
-	if m.uri == nil {
-		m.uri = m.uriState(h)
-	}
 	return nil
 }
 

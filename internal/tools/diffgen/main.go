@@ -24,15 +24,16 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/sipht/sipht/internal/tools/diffgen/snippet"
 )
 
 // DefaultKamailio is tried when kamailio is not on PATH (Debian installs it
 // in /usr/sbin).
-const DefaultKamailio = "/usr/sbin/kamailio"
+const DefaultKamailio = snippet.DefaultKamailio
 
 // SnippetDir is the snippet directory relative to the module root.
-const SnippetDir = "internal/script/testdata/diff"
+const SnippetDir = snippet.Dir
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -69,7 +70,7 @@ func run(args []string) error {
 		}
 		*kam = p
 	}
-	snippets, err := LoadSnippets(*dir)
+	snippets, err := snippet.LoadSnippets(*dir)
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	r := NewRunner(*kam)
+	r := snippet.NewKamailio(*kam)
 	var logMu sync.Mutex
 	if *verbose {
 		r.Log = func(name string, stderr []string) {
@@ -110,27 +111,22 @@ func run(args []string) error {
 	return nil
 }
 
-func configErrNote(r *Result) string {
+func configErrNote(r *snippet.Result) string {
 	if r.ConfigError {
 		return " (config error)"
 	}
 	return ""
 }
 
-// NewRunner returns a Runner with the default timeouts.
-func NewRunner(kamailio string) *Runner {
-	return &Runner{Kamailio: kamailio, StartTimeout: 20 * time.Second, RunTimeout: 20 * time.Second}
-}
-
 // Outcome is the result of one snippet run, or the error that prevented it.
 type Outcome struct {
-	Result *Result
+	Result *snippet.Result
 	Err    error
 }
 
 // RunAll runs the snippets with at most jobs Kamailio instances at a time and
 // returns their outcomes in snippet order.
-func RunAll(ctx context.Context, r *Runner, snippets []*Snippet, jobs int) []Outcome {
+func RunAll(ctx context.Context, r *snippet.Kamailio, snippets []*snippet.Snippet, jobs int) []Outcome {
 	if jobs < 1 {
 		jobs = 1
 	}
@@ -148,7 +144,7 @@ func RunAll(ctx context.Context, r *Runner, snippets []*Snippet, jobs int) []Out
 				return
 			}
 			defer func() { <-sem }()
-			res, err := r.Run(ctx, s)
+			res, err := r.Run(ctx, s.Case())
 			out[i] = Outcome{Result: res, Err: err}
 		}()
 	}
@@ -156,11 +152,11 @@ func RunAll(ctx context.Context, r *Runner, snippets []*Snippet, jobs int) []Out
 	return out
 }
 
-func selectSnippets(all []*Snippet, only string) ([]*Snippet, error) {
+func selectSnippets(all []*snippet.Snippet, only string) ([]*snippet.Snippet, error) {
 	if only == "" {
 		return all, nil
 	}
-	var out []*Snippet
+	var out []*snippet.Snippet
 	for _, want := range strings.Split(only, ",") {
 		want = strings.TrimSpace(want)
 		found := false

@@ -9,12 +9,11 @@
 //	t_route_reply(code)          reply "<code> rc=$rc ru=<R-URI> du=<$du>"
 //	t_forward()                  forward statelessly to $du or the R-URI host
 //
-// It also provides the routing state registrar's lookup() changes
-// (registrar.URIState), with $du, and records branches.
+// It also records the branches lookup() appends (TakeBranches), by
+// wrapping the shared routing state of internal/sipmsg.
 package modtest
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -26,7 +25,7 @@ import (
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/script"
 	"github.com/sipht/sipht/internal/sipio"
-	"github.com/sipht/sipht/modules/registrar"
+	"github.com/sipht/sipht/internal/sipmsg"
 )
 
 func init() {
@@ -36,15 +35,10 @@ func init() {
 // Module is the test helper module.
 type Module struct {
 	host *module.Host
-	slot script.Slot[state]
+	dest sipmsg.Dest
 	mu   sync.Mutex
 	// Branches records the branches lookup() appended, per call.
 	Branches []string
-}
-
-type state struct {
-	du    string
-	haveR bool
 }
 
 // Params: none.
@@ -53,7 +47,9 @@ func (m *Module) Params() []module.Param { return nil }
 // Init declares the functions.
 func (m *Module) Init(h *module.Host) error {
 	m.host = h
-	m.slot = script.NewSlot[state](h.Script, nil, nil)
+	msgs := sipmsg.For(h.Script)
+	m.dest = msgs.Dest()
+	msgs.SetDest(recordingDest{Dest: m.dest, m: m})
 	add := func(name string, n int, fix func(fc *script.FixupCtx) (script.Handler, error)) error {
 		return h.Script.AddFunc(script.Func{Name: name, MinArgs: n, MaxArgs: n, Module: "modtest", Fixup: fix})
 	}
@@ -104,11 +100,11 @@ func (m *Module) Init(h *module.Host) error {
 				return nil, fc.Errorf("code must be constant")
 			}
 			return func(c *script.Ctx) int {
-				du := m.slot.Get(c).du
+				du := m.dest.DstURI(c)
 				if du == "" {
 					du = "<null>"
 				}
-				reason := fmt.Sprintf("rc=%d ru=%s du=%s", c.RC(), m.RequestURI(c), du)
+				reason := fmt.Sprintf("rc=%d ru=%s du=%s", c.RC(), m.dest.RequestURI(c), du)
 				if err := h.SIP.Respond(c.Msg, int(code), reason, nil); err != nil {
 					return -1
 				}
@@ -117,14 +113,13 @@ func (m *Module) Init(h *module.Host) error {
 		}),
 		add("t_forward", 0, func(fc *script.FixupCtx) (script.Handler, error) {
 			return func(c *script.Ctx) int {
-				dst := m.slot.Get(c).du
+				dst := m.dest.DstURI(c)
+				if dst == "" {
+					dst = m.dest.RequestURI(c)
+				}
 				var u sip.Uri
-				if dst != "" {
-					if err := sip.ParseUri(dst, &u); err != nil {
-						return -1
-					}
-				} else {
-					u = c.Msg.Req.Recipient
+				if err := sip.ParseUri(dst, &u); err != nil {
+					return -1
 				}
 				ip, err := netip.ParseAddr(u.Host)
 				if err != nil {
@@ -149,39 +144,18 @@ func (m *Module) Init(h *module.Host) error {
 	return nil
 }
 
-// Start wires this module as registrar's routing state.
-func (m *Module) Start(ctx context.Context, h *module.Host) error {
-	if r, ok := h.Loaded("registrar"); ok {
-		r.(*registrar.Module).SetURIState(m)
-	}
-	return nil
+// recordingDest records the branches appended through it.
+type recordingDest struct {
+	sipmsg.Dest
+	m *Module
 }
 
-// RequestURI implements registrar.URIState.
-func (m *Module) RequestURI(c *script.Ctx) string { return c.Msg.Req.Recipient.String() }
-
-// SetRequestURI implements registrar.URIState.
-func (m *Module) SetRequestURI(c *script.Ctx, uri string) error {
-	var u sip.Uri
-	if err := sip.ParseUri(uri, &u); err != nil {
-		return err
-	}
-	c.Msg.Req.Recipient = u
-	return nil
-}
-
-// SetDestinationURI implements registrar.URIState.
-func (m *Module) SetDestinationURI(c *script.Ctx, uri string) error {
-	m.slot.Get(c).du = uri
-	return nil
-}
-
-// AppendBranch implements registrar.BranchAppender.
-func (m *Module) AppendBranch(c *script.Ctx, uri, dst string, q int) error {
-	m.mu.Lock()
-	m.Branches = append(m.Branches, uri+" "+dst+" "+strconv.Itoa(q))
-	m.mu.Unlock()
-	return nil
+// AppendBranch records b and passes it on.
+func (d recordingDest) AppendBranch(c *script.Ctx, b sipmsg.Branch) error {
+	d.m.mu.Lock()
+	d.m.Branches = append(d.m.Branches, b.URI+" "+b.DstURI+" "+strconv.Itoa(b.Q))
+	d.m.mu.Unlock()
+	return d.Dest.AppendBranch(c, b)
 }
 
 // TakeBranches returns and clears the recorded branches.

@@ -1,4 +1,10 @@
-package main
+// Package snippet is the one definition of sipht's differential script
+// tests: the snippet file format (internal/script/testdata/diff/*.cfg), the
+// complete configuration built around a snippet, the request sent to it, how
+// the script's log lines are recognised and how a golden file is written.
+// diffgen uses it to run snippets on Kamailio, test/diff to run them on
+// sipht; both must build the same config, so neither has its own copy.
+package snippet
 
 import (
 	"fmt"
@@ -201,9 +207,11 @@ func Request() string {
 	}, "\r\n")
 }
 
-// markerReply returns the SIP reply whose arrival makes the harness
-// reply_route print MarkerPrefix+callID.
-func markerReply(callID string) string {
+// MarkerReply returns the SIP reply whose arrival makes the harness
+// reply_route print MarkerPrefix+callID+"@@": a runner sends one after the
+// request and knows the request is completely processed when the marker is
+// logged (with children=1 one worker handles both, in order).
+func MarkerReply(callID string) string {
 	return strings.Join([]string{
 		"SIP/2.0 200 OK",
 		"Via: SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bK-diffgen-mark",
@@ -215,3 +223,99 @@ func markerReply(callID string) string {
 		"", "",
 	}, "\r\n")
 }
+
+// Marker is the text the harness reply_route logs for the marker reply
+// with Call-ID callID.
+func Marker(callID string) string { return MarkerPrefix + callID + "@@" }
+
+// ConfigErrorLine is the whole golden of a snippet the server refuses to
+// start with.
+const ConfigErrorLine = "!config-error"
+
+// Result is what a server did with one snippet.
+type Result struct {
+	// ConfigError is true when the server refused the configuration.
+	ConfigError bool
+	// Lines are the xlog message texts, in order, without log prefix and
+	// without the trailing newline.
+	Lines []string
+	// Replies are the status lines of the replies received, as "<code> <reason>".
+	Replies []string
+	// Stderr is the server's whole log output, for diagnostics.
+	Stderr []string
+	// Missing lists the modules the config loads that the server lacks
+	// (sipht runs with Sipht.SkipMissingModules).
+	Missing []string
+	// Unsupported is set when the config failed to load only because of
+	// functions, pseudo-variables or transformations nobody provides
+	// (names like "is_method/1", "sht", "s.foo"): a missing feature, not
+	// a config error.
+	Unsupported []string
+}
+
+// Golden renders the result in golden-file form.
+func (r *Result) Golden() string {
+	if r.ConfigError {
+		return ConfigErrorLine + "\n"
+	}
+	var b strings.Builder
+	for _, l := range r.Lines {
+		b.WriteString(l)
+		b.WriteString("\n")
+	}
+	for _, rep := range r.Replies {
+		b.WriteString("!reply ")
+		b.WriteString(rep)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// ScriptLogRE matches a log line written by xlog, Kamailio's and sipht's
+// alike: " 1(4242) ERROR: <script>: text"; the last group is the text.
+// With the core log_prefix set, Kamailio prints the prefix before
+// "<script>: " (" 1(7) ERROR: {1 OPTIONS} <script>: text"): the first group.
+var ScriptLogRE = regexp.MustCompile(`^\s*\d+\(\d+\) [A-Z0-9]+: (|\S.*? )<script>: (.*)$`)
+
+// LogPrefixRE finds a log prefix inside a line, which happens when an xlog
+// message lacks its trailing newline and the next log line is glued to it;
+// such output embeds a PID and can never be a stable golden.
+var LogPrefixRE = regexp.MustCompile(`\d+\(\d+\) [A-Z0-9]+: `)
+
+// ScriptText returns the xlog text of a log line (with a log_prefix, if
+// any, in front of it) and whether the line is one.
+func ScriptText(line string) (string, bool) {
+	m := ScriptLogRE.FindStringSubmatch(line)
+	if m == nil {
+		return "", false
+	}
+	return m[1] + m[2], true
+}
+
+// ScriptLines extracts the xlog texts from log lines, leaving out marker
+// lines. A log_prefix stays in front of its text. It fails when an xlog
+// text ran into the next log line.
+func ScriptLines(lines []string) ([]string, error) {
+	var out []string
+	for _, l := range lines {
+		m := ScriptLogRE.FindStringSubmatch(l)
+		if m == nil || strings.HasPrefix(m[2], MarkerPrefix) {
+			continue
+		}
+		if LogPrefixRE.MatchString(m[2]) {
+			return nil, fmt.Errorf("an xlog line ran into the next log line (xlog text without trailing newline?): %q", l)
+		}
+		out = append(out, m[1]+m[2])
+	}
+	return out, nil
+}
+
+// ReplyStatus returns "<code> <reason>" from a raw SIP reply, ok=false for
+// anything else.
+func ReplyStatus(raw []byte) (string, bool) {
+	first, _, _ := strings.Cut(string(raw), "\r\n")
+	return strings.CutPrefix(first, "SIP/2.0 ")
+}
+
+// Dir is the snippet directory relative to the module root.
+const Dir = "internal/script/testdata/diff"

@@ -1,4 +1,4 @@
-package main
+package snippet
 
 import (
 	"bufio"
@@ -10,20 +10,37 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// ConfigErrorLine is the whole golden of a snippet Kamailio refuses to start with.
-const ConfigErrorLine = "!config-error"
+// DefaultKamailio is where Debian installs kamailio (not on every PATH).
+const DefaultKamailio = "/usr/sbin/kamailio"
 
-// Runner runs snippets on a real Kamailio.
-type Runner struct {
-	// Kamailio is the path of the kamailio binary.
-	Kamailio string
+// Case is one run: a complete config (built for a given UDP port on
+// 127.0.0.1, whose request_route handles the request and whose reply_route
+// logs a Marker for marker replies, as Snippet.Config does) and the request
+// sent to it.
+type Case struct {
+	// Name names the run in messages and temp dirs.
+	Name string
+	// Config returns the config text for a listen port.
+	Config func(port int) string
+	// Request is the raw request sent once (Request() for snippets).
+	Request string
+}
+
+// Case returns the run of a snippet: its Config and the fixed Request.
+func (s *Snippet) Case() Case {
+	return Case{Name: s.Name, Config: s.Config, Request: Request()}
+}
+
+// Kamailio runs cases on a real Kamailio (one fresh process per case).
+type Kamailio struct {
+	// Path is the kamailio binary.
+	Path string
 	// StartTimeout bounds the wait for Kamailio to process its first marker.
 	StartTimeout time.Duration
 	// RunTimeout bounds the wait for the request to be processed.
@@ -32,51 +49,18 @@ type Runner struct {
 	Log func(snippet string, stderr []string)
 }
 
-// Result is what Kamailio did with one snippet.
-type Result struct {
-	// ConfigError is true when Kamailio refused the configuration.
-	ConfigError bool
-	// Lines are the xlog message texts, in order, without log prefix and
-	// without the trailing newline.
-	Lines []string
-	// Replies are the status lines of the replies received, as "<code> <reason>".
-	Replies []string
-	// Stderr is Kamailio's whole stderr, for diagnostics.
-	Stderr []string
-}
-
-// Golden renders the result in golden-file form.
-func (r *Result) Golden() string {
-	if r.ConfigError {
-		return ConfigErrorLine + "\n"
-	}
-	var b strings.Builder
-	for _, l := range r.Lines {
-		b.WriteString(l)
-		b.WriteString("\n")
-	}
-	for _, rep := range r.Replies {
-		b.WriteString("!reply ")
-		b.WriteString(rep)
-		b.WriteString("\n")
-	}
-	return b.String()
-}
-
-// scriptLogRE matches a Kamailio log line written by xlog: " 1(4242) ERROR: <script>: text".
-var scriptLogRE = regexp.MustCompile(`^\s*\d+\(\d+\) [A-Z0-9]+: <script>: (.*)$`)
-
-// logPrefixRE finds a Kamailio log prefix inside a line, which happens when
-// an xlog message lacks its trailing newline and the next log line is glued
-// to it; such output embeds a PID and can never be a stable golden.
-var logPrefixRE = regexp.MustCompile(`\d+\(\d+\) [A-Z0-9]+: `)
-
 // errBind marks a failure to bind the chosen port, worth a retry on another.
 var errBind = errors.New("kamailio could not bind its port")
 
-// Run runs one snippet, retrying a few times when the free port it picked
+// NewKamailio returns a runner for the kamailio binary at path with the
+// default timeouts.
+func NewKamailio(path string) *Kamailio {
+	return &Kamailio{Path: path, StartTimeout: 20 * time.Second, RunTimeout: 20 * time.Second}
+}
+
+// Run runs one case, retrying a few times when the free port it picked
 // was taken meanwhile.
-func (r *Runner) Run(ctx context.Context, s *Snippet) (*Result, error) {
+func (r *Kamailio) Run(ctx context.Context, s Case) (*Result, error) {
 	var err error
 	for range 4 {
 		var res *Result
@@ -127,7 +111,7 @@ func (l *stderrLog) snapshot() []string {
 // waitMarker waits until the marker line for callID appears (returning its
 // index), stderr ends (returning -1, nil) or the deadline passes.
 func (l *stderrLog) waitMarker(callID string, deadline time.Time) (int, error) {
-	want := MarkerPrefix + callID + "@@"
+	want := Marker(callID)
 	stop := time.AfterFunc(time.Until(deadline), func() {
 		l.mu.Lock()
 		l.cond.Broadcast()
@@ -165,7 +149,7 @@ func freeUDPPort() (int, error) {
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
-func (r *Runner) runOnce(ctx context.Context, s *Snippet) (res *Result, err error) {
+func (r *Kamailio) runOnce(ctx context.Context, s Case) (res *Result, err error) {
 	port, err := freeUDPPort()
 	if err != nil {
 		return nil, err
@@ -189,7 +173,7 @@ func (r *Runner) runOnce(ctx context.Context, s *Snippet) (res *Result, err erro
 	kaddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
 
 	// Small shared/private memory so that two parallel runs stay light.
-	cmd := exec.CommandContext(ctx, r.Kamailio, "-DD", "-E", "-m", "32", "-M", "4", "-f", cfgPath)
+	cmd := exec.CommandContext(ctx, r.Path, "-DD", "-E", "-m", "32", "-M", "4", "-f", cfgPath)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -223,7 +207,7 @@ func (r *Runner) runOnce(ctx context.Context, s *Snippet) (res *Result, err erro
 	ticker := time.NewTicker(150 * time.Millisecond)
 	defer ticker.Stop()
 	sendMarker := func(id string) error {
-		_, err := client.WriteToUDP([]byte(markerReply(id)), kaddr)
+		_, err := client.WriteToUDP([]byte(MarkerReply(id)), kaddr)
 		return err
 	}
 wait:
@@ -245,7 +229,7 @@ wait:
 	lines := logs.snapshot()
 	readyIdx := -1
 	for i, l := range lines {
-		if m := scriptLogRE.FindStringSubmatch(l); m != nil && m[1] == MarkerPrefix+"ready@@" {
+		if m := ScriptLogRE.FindStringSubmatch(l); m != nil && m[2] == Marker("ready") {
 			readyIdx = i
 			break
 		}
@@ -261,7 +245,7 @@ wait:
 	// The request, then the end marker: with children=1 a single process
 	// handles both in order, so the end marker is logged only after the
 	// request is completely processed.
-	if _, err := client.WriteToUDP([]byte(Request()), kaddr); err != nil {
+	if _, err := client.WriteToUDP([]byte(s.Request), kaddr); err != nil {
 		return nil, fmt.Errorf("sending request: %w", err)
 	}
 	if err := sendMarker("end"); err != nil {
@@ -273,18 +257,11 @@ wait:
 	}
 	lines = logs.snapshot()
 	if endIdx < 0 {
-		return nil, fmt.Errorf("kamailio exited while processing the request; stderr:\n%s", tail(lines, 20))
+		return nil, fmt.Errorf("kamailio exited while processing the request; stderr:\n%s", Tail(lines, 20))
 	}
 	res = &Result{Stderr: lines}
-	for _, l := range lines[readyIdx+1 : endIdx+1] {
-		m := scriptLogRE.FindStringSubmatch(l)
-		if m == nil || strings.HasPrefix(m[1], MarkerPrefix) {
-			continue
-		}
-		if logPrefixRE.MatchString(m[1]) {
-			return nil, fmt.Errorf("an xlog line ran into the next log line (xlog text without trailing newline?): %q", l)
-		}
-		res.Lines = append(res.Lines, m[1])
+	if res.Lines, err = ScriptLines(lines[readyIdx+1 : endIdx+1]); err != nil {
+		return nil, err
 	}
 	// Replies were sent before the end marker was even read by Kamailio;
 	// on loopback they are already queued on the client socket.
@@ -295,9 +272,8 @@ wait:
 		if err != nil {
 			break
 		}
-		first, _, _ := strings.Cut(string(buf[:n]), "\r\n")
-		if rest, ok := strings.CutPrefix(first, "SIP/2.0 "); ok {
-			res.Replies = append(res.Replies, rest)
+		if st, ok := ReplyStatus(buf[:n]); ok {
+			res.Replies = append(res.Replies, st)
 		}
 	}
 	return res, nil
@@ -320,7 +296,8 @@ func stopKamailio(cmd *exec.Cmd, exited <-chan error) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-func tail(lines []string, n int) string {
+// Tail returns the last n lines joined, for failure messages.
+func Tail(lines []string, n int) string {
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
