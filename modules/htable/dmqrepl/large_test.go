@@ -49,11 +49,11 @@ func TestLargeInitSync(t *testing.T) {
 		Route: `if ($rm == "MESSAGE") { $sht(r=>$ci) = "k"; sl_send_reply("200", "OK"); exit; }
 	if ($rm == "INFO") { sl_send_reply("200", "$shtcn(n=>**)"); exit; }`})
 	ka, _ := net.ResolveUDPAddr("udp", k.Addr())
-	cl := newSIPClient(t)
+	cl := dmqtest.NewSIPClient(t)
 	// (Kamailio applies bulk cells without the slot lock from two workers
 	// at once, and sometimes stores a key twice: count at least)
-	dmqtestEventually2(t, 30*time.Second, func() bool { return cl.count(ka) >= items },
-		func() string { return fmt.Sprintf(" kamailio has %d of %d", cl.count(ka), items) })
+	dmqtestEventually2(t, 30*time.Second, func() bool { return cl.Count(ka) >= items },
+		func() string { return fmt.Sprintf(" kamailio has %d of %d", cl.Count(ka), items) })
 	t.Logf("sipht -> kamailio: %d items in %v", items, time.Since(start))
 
 	// and a sipht node started after Kamailio has 5,000 items of its own
@@ -66,7 +66,7 @@ func TestLargeInitSync(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cl.do(ka, "MESSAGE", fmt.Sprintf("kam-%05d", i), "")
+			cl.Do(ka, "MESSAGE", fmt.Sprintf("kam-%05d", i), "")
 		}(i)
 	}
 	wg.Wait()
