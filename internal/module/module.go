@@ -66,6 +66,14 @@ type PreScripter interface {
 	PreScript(c *script.Ctx) bool
 }
 
+// Leaver is implemented by modules that must tell peers they are going
+// away while the SIP transport still runs (dmq's shutdown notice). Leave is
+// called at shutdown before the transport stops, in reverse load order,
+// with a short deadline; Stop follows once the transport is down.
+type Leaver interface {
+	Leave(ctx context.Context)
+}
+
 // Stopper is implemented by modules that must release resources or save
 // state on shutdown.
 type Stopper interface {

@@ -438,6 +438,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	<-runCtx.Done()
 	s.Log.Info("stopping")
+	lctx, lcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	for i := len(started) - 1; i >= 0; i-- {
+		if l, ok := started[i].mod.(module.Leaver); ok {
+			l.Leave(lctx)
+		}
+	}
+	lcancel()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := sip.Stop(sctx); err != nil && !errors.Is(err, sipio.ErrServerClosed) {
 		s.Log.Warn("SIP transport stop", "err", err)

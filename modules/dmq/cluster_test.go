@@ -75,3 +75,18 @@ func TestTCPNodes(t *testing.T) {
 		t.Errorf("kamailio:\n%s", k.Kamcmd(t, "dmq.list_nodes"))
 	}
 }
+
+// A node that stops tells the others (its own line, status=disabled) while
+// its SIP transport still runs, so they stop sending to it at once instead
+// of waiting for failed pings (ping_interval is long here on purpose).
+func TestShutdownNotice(t *testing.T) {
+	a := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.1", DMQParams: []string{`"ping_interval", 600`}})
+	b := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.2", Notify: []string{a.URI()}, DMQParams: []string{`"ping_interval", 600`}})
+	dmqtest.Eventually(t, 5*time.Second, func() bool {
+		return statusOf(a.DMQ(), b.URI()) == "active"
+	}, "a does not see b active: %s", statusOf(a.DMQ(), b.URI()))
+	b.Stop()
+	dmqtest.Eventually(t, 5*time.Second, func() bool {
+		return statusOf(a.DMQ(), b.URI()) == "disabled"
+	}, "after b stopped, a sees b %s (want disabled)", statusOf(a.DMQ(), b.URI()))
+}

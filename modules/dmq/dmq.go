@@ -97,6 +97,7 @@ type Module struct {
 	local   netip.AddrPort // the listening socket KDMQ is sent from
 	hasTCP  bool           // a TCP listener on the server address's port
 	started atomic.Bool
+	left    atomic.Bool // the shutdown notice was sent
 	ctx     context.Context
 	cancel  context.CancelFunc
 
@@ -405,7 +406,9 @@ func (m *Module) Stop(ctx context.Context) error {
 	if !m.started.Swap(false) {
 		return nil
 	}
-	m.leave(ctx)
+	if !m.left.Swap(true) {
+		m.leave(ctx)
+	}
 	m.cancel()
 	m.sendMu.Lock()
 	for _, s := range m.senders {
@@ -418,6 +421,14 @@ func (m *Module) Stop(ctx context.Context) error {
 	}
 	m.workersWG.Wait()
 	return nil
+}
+
+// Leave sends the shutdown notice (this node, status disabled) while the
+// SIP transport still runs; the server calls it before stopping SIP.
+func (m *Module) Leave(ctx context.Context) {
+	if m.started.Load() && !m.left.Swap(true) {
+		m.leave(ctx)
+	}
 }
 
 // Self returns this node.

@@ -323,9 +323,7 @@ func (m *Module) ping(ctx context.Context) {
 
 // leave tells every active node that this node is going away (its own
 // line with status=disabled, as Kamailio's destroy), waiting at most a
-// second. Today the server closes the SIP transport before it stops the
-// modules, so this finds no socket and the others notice the absence by
-// their pings instead (docs/dmq.md).
+// second. The server calls it (Leave) before it stops the SIP transport.
 func (m *Module) leave(ctx context.Context) {
 	targets := m.list.targets(true, nil)
 	if len(targets) == 0 {
