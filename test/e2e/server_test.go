@@ -163,6 +163,7 @@ type startOptions struct {
 	bin     string
 	cfg     string   // config file (absolute path)
 	defines []string // extra -A defines, e.g. `HTABLE_TIMER=1`
+	sipPort int      // the SIP port to listen on; 0 picks a free one
 }
 
 // startServer prepares a working directory (data/sipht.db with Kamailio's
@@ -187,7 +188,10 @@ func startServer(t *testing.T, o startOptions) *server {
 		sipPort:  0,
 		httpPort: 0,
 	}
-	s.sipPort = freeUDPPort(t, s.ip)
+	s.sipPort = o.sipPort
+	if s.sipPort == 0 {
+		s.sipPort = freeUDPPort(t, s.ip)
+	}
 	s.httpPort = freeTCPPort(t, s.ip)
 	defines := append([]string{
 		"LISTEN_IP=" + s.ip,
