@@ -163,6 +163,7 @@ type startOptions struct {
 	bin     string
 	cfg     string   // config file (absolute path)
 	defines []string // extra -A defines, e.g. `HTABLE_TIMER=1`
+	args    []string // more command-line arguments, e.g. --log-engine=json
 }
 
 // startServer prepares a working directory (data/sipht.db with Kamailio's
@@ -200,7 +201,7 @@ func startServer(t *testing.T, o startOptions) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(o.bin, serverArgs(o.kind, o.cfg, defines)...)
+	s.cmd = exec.Command(o.bin, append(serverArgs(o.kind, o.cfg, defines), o.args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout = logf
 	s.cmd.Stderr = logf
