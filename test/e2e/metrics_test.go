@@ -133,20 +133,23 @@ func (s *server) waitMetric(t testing.TB, name, labels string, want float64) met
 }
 
 // sendUDP sends raw datagrams from src to the server's SIP port and
-// returns what came back within a short time.
+// returns what came back within a short time. It may run on any goroutine
+// (errors are reported with t.Errorf).
 func (s *server) sendUDP(t testing.TB, src string, raws ...string) []string {
 	t.Helper()
 	la, _ := net.ResolveUDPAddr("udp", src+":0")
 	ra, _ := net.ResolveUDPAddr("udp", s.sipAddr())
 	c, err := net.DialUDP("udp", la, ra)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("UDP from %s: %v", src, err)
+		return nil
 	}
 	defer c.Close()
 	for _, raw := range raws {
 		raw = strings.ReplaceAll(raw, "{via}", c.LocalAddr().String())
 		if _, err := c.Write([]byte(raw)); err != nil {
-			t.Fatal(err)
+			t.Errorf("UDP from %s: %v", src, err)
+			return nil
 		}
 	}
 	var got []string
