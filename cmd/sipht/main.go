@@ -65,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("c", false, "check the config and exit")
 	version := fs.Bool("V", false, "print the version and exit")
 	forceStderr := fs.Bool("E", false, "log to stderr whatever log_stderror says")
+	logEngine := fs.String("log-engine", "", "`json`: log in JSON, as kamailio --log-engine=json (Kamailio's flags after \"json:\" are ignored)")
 	var defines defineList
 	fs.Var(&defines, "A", "define `NAME[=VALUE]` for the preprocessor (repeatable)")
 	// Accepted for kamailio command-line compatibility: sipht always runs
@@ -89,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "version: sipht %s (%s)\n", core.Version, core.DefaultServerHeader())
 		return 0
 	}
-	opts := server.Options{File: *file, Defines: defines, ForceStderr: *forceStderr, LogWriter: stderr}
+	opts := server.Options{File: *file, Defines: defines, ForceStderr: *forceStderr, LogWriter: stderr, LogEngine: *logEngine}
 	if *file == "" {
 		opts.Source, opts.SourceName = examples.Seed, "embedded:seed.cfg"
 		if !*check {
@@ -133,7 +134,7 @@ func printErrors(w io.Writer, err error) {
 	}
 }
 
-const usage = `usage: sipht [-f FILE] [-c] [-A NAME[=VALUE]]... [-E] [-V]
+const usage = `usage: sipht [-f FILE] [-c] [-A NAME[=VALUE]]... [-E] [--log-engine=json] [-V]
        sipht ctl [-s SOCKET] METHOD [ARGS...]
        sipht user add|rm|list ...
        sipht db init [DB_URL]

@@ -1,6 +1,7 @@
 // Package logging builds sipht's log/slog logger from Kamailio's core log
 // parameters: debug (the level), log_stderror (stderr or syslog),
-// log_facility, log_name and a JSON format option (log_engine_type="json").
+// log_facility, log_name, and the JSON format (Kamailio's command-line
+// option --log-engine=json, or log_engine_type="json" in the config).
 //
 // Kamailio's numeric levels map onto slog levels; NOTICE, CRITICAL and ALERT
 // are levels of their own between and above slog's, so xlog's xnotice,
@@ -9,6 +10,12 @@
 //
 //	0(4242) ERROR: <script>: MessageCount is 1
 //	0(4242) INFO: htable: table loaded name=AuthCount items=12
+//
+// In JSON, one object per line (on stderr or as the syslog message), with
+// the field names of Kamailio's json log engine where they exist:
+//
+//	{"time":"...","level":"ERROR","message":"MessageCount is 1","pid":4242,"module":"<script>","logprefix":"{1 OPTIONS} "}
+//	{"time":"...","level":"INFO","message":"table loaded","pid":4242,"module":"htable","name":"AuthCount","items":12}
 package logging
 
 import (
@@ -110,7 +117,7 @@ func LevelName(l slog.Level) string {
 type Config struct {
 	Level    slog.Level // from `debug`
 	Stderr   bool       // log_stderror=yes
-	JSON     bool       // log_engine_type="json"
+	JSON     bool       // --log-engine=json or log_engine_type="json"
 	Facility string     // log_facility, e.g. LOG_LOCAL0 (syslog only)
 	Name     string     // log_name: the syslog ident (default "sipht")
 	Writer   io.Writer  // where stderr logging goes; os.Stderr when nil
@@ -131,7 +138,7 @@ func New(c Config) (*slog.Logger, func() error, error) {
 		}
 		var h slog.Handler
 		if c.JSON {
-			h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: jsonLevelNames})
+			h = newJSONHandler(w, level)
 		} else {
 			h = NewTextHandler(w, level)
 		}
@@ -145,17 +152,123 @@ func New(c Config) (*slog.Logger, func() error, error) {
 	if name == "" {
 		name = "sipht"
 	}
-	if c.JSON {
-		return nil, nil, fmt.Errorf("logging: the json log format is only available with log_stderror=yes")
-	}
 	sw, err := syslog.Dial(c.SyslogNetwork, c.SyslogAddr, fac|syslog.LOG_INFO, name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("logging: connect to syslog: %w", err)
 	}
+	if c.JSON {
+		sl := &syslogLine{w: sw}
+		return slog.New(&levelHandler{Handler: newJSONHandler(sl, level), out: sl, mu: new(sync.Mutex)}), sw.Close, nil
+	}
 	h := &TextHandler{level: level, out: func(l slog.Level, line []byte) error {
-		return toSyslog(sw, l, line)
+		// the syslog daemon adds its own ident and pid: ours are cut off
+		msg := string(line)
+		if i := strings.Index(msg, ") "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return toSyslog(sw, l, msg)
 	}}
 	return slog.New(h), sw.Close, nil
+}
+
+// newJSONHandler writes one JSON object per record to w, with Kamailio's
+// json log engine field names and level names.
+// A record without a module is the core's ("<core>", as the text format
+// prints it).
+func newJSONHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: jsonAttrs})
+	return &jsonHandler{Handler: h.WithAttrs([]slog.Attr{slog.Int("pid", os.Getpid())})}
+}
+
+// jsonHandler adds module "<core>" to records that name no module.
+type jsonHandler struct {
+	slog.Handler
+	hasModule bool // set by WithAttrs
+}
+
+func (h *jsonHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.hasModule {
+		return h.Handler.Handle(ctx, r)
+	}
+	named := false
+	r.Attrs(func(a slog.Attr) bool {
+		named = a.Key == ModuleKey
+		return !named
+	})
+	if !named {
+		r2 := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+		r2.AddAttrs(slog.String(ModuleKey, "<core>"))
+		r.Attrs(func(a slog.Attr) bool { r2.AddAttrs(a); return true })
+		r = r2
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *jsonHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	has := h.hasModule
+	for _, a := range attrs {
+		has = has || a.Key == ModuleKey
+	}
+	return &jsonHandler{Handler: h.Handler.WithAttrs(attrs), hasModule: has}
+}
+
+func (h *jsonHandler) WithGroup(name string) slog.Handler {
+	return &jsonHandler{Handler: h.Handler.WithGroup(name), hasModule: h.hasModule}
+}
+
+// jsonAttrs renames slog's keys to those of Kamailio's json log engine
+// ("message", "logprefix"), prints Kamailio's level names and drops the
+// message's trailing newline (xlog messages end with "\n"; Kamailio's
+// "M" flag).
+func jsonAttrs(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) > 0 {
+		return a
+	}
+	switch a.Key {
+	case slog.LevelKey:
+		if l, ok := a.Value.Any().(slog.Level); ok {
+			return slog.String(slog.LevelKey, LevelName(l))
+		}
+	case slog.MessageKey:
+		return slog.String("message", strings.TrimRight(a.Value.String(), "\n"))
+	case PrefixKey:
+		a.Key = "logprefix"
+	}
+	return a
+}
+
+// syslogLine sends each line written to it (one JSON record) to syslog
+// with the priority of the record's level, which levelHandler sets.
+type syslogLine struct {
+	w     *syslog.Writer
+	level slog.Level
+}
+
+func (s *syslogLine) Write(p []byte) (int, error) {
+	return len(p), toSyslog(s.w, s.level, strings.TrimRight(string(p), "\n"))
+}
+
+// levelHandler passes the record's level to out before the wrapped
+// handler writes the record (one Write call), one record at a time.
+type levelHandler struct {
+	slog.Handler
+	out *syslogLine
+	mu  *sync.Mutex // shared by the handlers derived from one
+}
+
+func (h *levelHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.out.level = r.Level
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &levelHandler{Handler: h.Handler.WithAttrs(attrs), out: h.out, mu: h.mu}
+}
+
+func (h *levelHandler) WithGroup(name string) slog.Handler {
+	return &levelHandler{Handler: h.Handler.WithGroup(name), out: h.out, mu: h.mu}
 }
 
 // ParseFacility maps a log_facility value (LOG_LOCAL0 ... LOG_DAEMON) to its
@@ -188,15 +301,6 @@ func ParseFacility(name string) (syslog.Priority, error) {
 		return syslog.LOG_LOCAL7, nil
 	}
 	return 0, fmt.Errorf("logging: unknown log_facility %q (want LOG_DAEMON, LOG_USER, LOG_LOCAL0 ... LOG_LOCAL7)", name)
-}
-
-func jsonLevelNames(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) == 0 && a.Key == slog.LevelKey {
-		if l, ok := a.Value.Any().(slog.Level); ok {
-			return slog.String(slog.LevelKey, LevelName(l))
-		}
-	}
-	return a
 }
 
 // TextHandler writes records in Kamailio's stderr shape:
@@ -316,13 +420,8 @@ func (h *TextHandler) WithGroup(name string) slog.Handler {
 	return &h2
 }
 
-// toSyslog sends one formatted line with the priority of its level. The
-// syslog daemon adds its own ident and pid, so ours are cut off.
-func toSyslog(w *syslog.Writer, l slog.Level, line []byte) error {
-	msg := string(line)
-	if i := strings.Index(msg, ") "); i >= 0 {
-		msg = msg[i+2:]
-	}
+// toSyslog sends one message with the priority of its level.
+func toSyslog(w *syslog.Writer, l slog.Level, msg string) error {
 	msg = strings.TrimRight(msg, "\n")
 	switch {
 	case l >= LevelAlert:

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -73,12 +75,30 @@ func TestJSONHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.Log(nil, LevelCrit, "boom", ModuleKey, "pike")
-	var rec map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, buf.String())
+	log.With(ModuleKey, "<script>").Error("MessageCount is 1\n", PrefixKey, "{1 OPTIONS} ")
+	log.Log(nil, LevelNotice, "notice", "table", "AuthCount")
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines: %q", len(lines), buf.String())
 	}
-	if rec["level"] != "CRITICAL" || rec["msg"] != "boom" || rec["module"] != "pike" {
-		t.Fatalf("record = %v", rec)
+	// Kamailio's json log engine's names: level, module, logprefix, message, pid
+	for i, want := range []map[string]any{
+		{"level": "CRITICAL", "message": "boom", "module": "pike"},
+		{"level": "ERROR", "message": "MessageCount is 1", "module": "<script>", "logprefix": "{1 OPTIONS} "},
+		{"level": "NOTICE", "message": "notice", "table": "AuthCount", "module": "<core>"},
+	} {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil {
+			t.Fatalf("not JSON: %v: %s", err, lines[i])
+		}
+		if rec["pid"] != float64(os.Getpid()) || rec["time"] == nil {
+			t.Errorf("record %d: pid %v time %v", i, rec["pid"], rec["time"])
+		}
+		delete(rec, "pid")
+		delete(rec, "time")
+		if !maps.Equal(rec, want) {
+			t.Errorf("record %d = %v, want %v", i, rec, want)
+		}
 	}
 }
 
@@ -132,7 +152,41 @@ func TestSyslog(t *testing.T) {
 		!strings.HasSuffix(strings.TrimSpace(got), "ERROR: <script>: MessageCount is 2") {
 		t.Fatalf("syslog datagram = %q", got)
 	}
-	if _, _, err := New(Config{JSON: true, SyslogNetwork: "unixgram", SyslogAddr: addr}); err == nil {
-		t.Fatal("json over syslog must be refused")
+
+	// JSON records are the syslog messages (as Kamailio's json engine)
+	jlog, closeJ, err := New(Config{Level: LevelInfo, JSON: true, Facility: "LOG_LOCAL1", Name: "edge",
+		SyslogNetwork: "unixgram", SyslogAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeJ()
+	jlog.With(ModuleKey, "<script>").Log(nil, LevelAlert, "flood from 192.0.2.1\n")
+	jlog.Info("listening", "addr", "127.0.0.1:5060")
+	// LOG_LOCAL1 (17<<3) | LOG_ALERT (1) = 137, | LOG_INFO (6) = 142
+	for _, want := range []struct {
+		pri string
+		rec map[string]any
+	}{
+		{"<137>", map[string]any{"level": "ALERT", "module": "<script>", "message": "flood from 192.0.2.1"}},
+		{"<142>", map[string]any{"level": "INFO", "message": "listening", "addr": "127.0.0.1:5060", "module": "<core>"}},
+	} {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(buf[:n])
+		i := strings.Index(got, "{")
+		if !strings.HasPrefix(got, want.pri) || !strings.Contains(got, " edge[") || i < 0 {
+			t.Fatalf("syslog datagram = %q, want priority %s", got, want.pri)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(got[i:]), &rec); err != nil {
+			t.Fatalf("not JSON: %v: %q", err, got)
+		}
+		delete(rec, "pid")
+		delete(rec, "time")
+		if !maps.Equal(rec, want.rec) {
+			t.Errorf("record = %v, want %v", rec, want.rec)
+		}
 	}
 }

@@ -53,6 +53,14 @@ type Options struct {
 	ForceStderr bool
 	// LogWriter is where stderr logging goes (default os.Stderr).
 	LogWriter io.Writer
+	// LogEngine is Kamailio's --log-engine option: "json" (optionally
+	// followed by ":" and Kamailio's flags, which sipht ignores) selects
+	// JSON logs whatever log_engine_type says; "" keeps the config's.
+	LogEngine string
+	// SyslogNetwork and SyslogAddr name the syslog server used when
+	// log_stderror=no ("unixgram", "/path"; tests); empty means the local
+	// daemon.
+	SyslogNetwork, SyslogAddr string
 	// ListenOverride, when non-empty, replaces the config's listen= sockets.
 	ListenOverride []sipio.ListenSpec
 }
@@ -123,20 +131,30 @@ func Load(opts Options) (*Server, error) {
 	if opts.Logger != nil {
 		s.Log, s.closeLog = opts.Logger, func() error { return nil }
 	} else {
+		jsonLogs := params.LogEngineType == "json"
+		if opts.LogEngine != "" {
+			name, _, _ := strings.Cut(opts.LogEngine, ":")
+			if name != "json" {
+				return nil, fmt.Errorf("log engine %q: sipht knows only \"json\"", opts.LogEngine)
+			}
+			jsonLogs = true
+		}
 		log, closeLog, lerr := logging.New(logging.Config{
-			Level:    logging.FromKamailio(params.Debug),
-			Stderr:   params.LogStderr || opts.ForceStderr,
-			JSON:     params.LogEngineType == "json",
-			Facility: params.LogFacility,
-			Name:     params.LogName,
-			Writer:   opts.LogWriter,
+			Level:         logging.FromKamailio(params.Debug),
+			Stderr:        params.LogStderr || opts.ForceStderr,
+			JSON:          jsonLogs,
+			Facility:      params.LogFacility,
+			Name:          params.LogName,
+			Writer:        opts.LogWriter,
+			SyslogNetwork: opts.SyslogNetwork,
+			SyslogAddr:    opts.SyslogAddr,
 		})
 		if lerr != nil {
 			// No syslog daemon (a container, a CI box): say so and use stderr.
 			bootLog.Warn("cannot log to syslog, logging to stderr instead", "err", lerr)
 			log, closeLog, lerr = logging.New(logging.Config{
 				Level: logging.FromKamailio(params.Debug), Stderr: true,
-				JSON: params.LogEngineType == "json", Writer: opts.LogWriter,
+				JSON: jsonLogs, Writer: opts.LogWriter,
 			})
 			if lerr != nil {
 				return nil, lerr

@@ -40,6 +40,8 @@ func (r DropReason) String() string {
 		return "shutdown"
 	case DropHandlerPanic:
 		return "handler_panic"
+	case DropReply:
+		return "reply"
 	}
 	return "unknown"
 }

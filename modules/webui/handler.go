@@ -98,6 +98,14 @@ const countTTL = 5 * time.Second
 // whole Prometheus registry, whose htable collector scans every table.
 const memoryAge = 10 * time.Second
 
+// forget drops the cached counts: after a change made on the page, the
+// page the user lands on shows the count with that change.
+func (cc *countCache) forget() {
+	cc.mu.Lock()
+	cc.counts = nil
+	cc.mu.Unlock()
+}
+
 func (cc *countCache) get(ctx context.Context, reg *rpc.Registry) (map[string]int64, error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
@@ -747,6 +755,7 @@ func (h *Handler) deleteItem(w http.ResponseWriter, r *http.Request) {
 		h.done(w, r, true, faultText("htable.delete", err))
 		return
 	}
+	h.counts.forget()
 	h.log.Info("webui: item deleted", "table", t, "name", k, "client", r.RemoteAddr)
 	h.done(w, r, false, fmt.Sprintf("Deleted %s from %s.", quoteName(k), t))
 }
@@ -776,6 +785,7 @@ func (h *Handler) setItem(w http.ResponseWriter, r *http.Request) {
 		h.done(w, r, true, faultText(method, err))
 		return
 	}
+	h.counts.forget()
 	h.log.Info("webui: item set", "table", t, "name", k, "method", method, "client", r.RemoteAddr)
 	h.done(w, r, false, fmt.Sprintf("Set %s in %s to %s.", quoteName(k), t, quoteName(v)))
 }

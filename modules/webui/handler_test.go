@@ -515,6 +515,35 @@ func TestActions(t *testing.T) {
 	}
 }
 
+// TestActionCounts: the page a change lands on counts the table with the
+// change, though item counts are otherwise cached for a few seconds.
+func TestActionCounts(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	e.ht.SetInt("AuthCount", "127.0.0.5", 6)
+	e.ht.SetInt("AuthCount", "127.0.0.6", 6)
+	back := "/ui/table?t=AuthCount"
+	sc, tok := e.session(back)
+	items := regexp.MustCompile(`<b>([0-9?]+)</b> items`)
+	count := func(page string) string {
+		if m := items.FindStringSubmatch(page); m != nil {
+			return m[1]
+		}
+		return "none"
+	}
+	page, _ := e.get(back, sc)
+	if got := count(page); got != "2" {
+		t.Fatalf("items before: %s", got)
+	}
+	page, _ = e.post("/ui/table/delete", sc, url.Values{"t": {"AuthCount"}, "k": {"127.0.0.5"}, "csrf": {tok}, "back": {back}})
+	if got := count(page); got != "1" {
+		t.Errorf("items after the delete: %s, want 1", got)
+	}
+	page, _ = e.post("/ui/table/set", sc, url.Values{"t": {"AuthCount"}, "k": {"10.0.0.1"}, "type": {"int"}, "v": {"1"}, "csrf": {tok}, "back": {back}})
+	if got := count(page); got != "2" {
+		t.Errorf("items after the set: %s, want 2", got)
+	}
+}
+
 func hexOf(s string) string { return fmt.Sprintf("%x", s) }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }

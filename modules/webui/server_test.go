@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,26 +17,11 @@ import (
 
 	"github.com/sipht/sipht/internal/db"
 	"github.com/sipht/sipht/internal/db/dbtest"
-	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
 	_ "github.com/sipht/sipht/modules/all"
 )
-
-// cfgOpts shape the test config.
-type cfgOpts struct {
-	webui   string // modparam lines for webui
-	pike    bool   // when pike is compiled in: load it and check every request
-	dmqPort int    // when dmq is compiled in and > 0: a one-node DMQ on this UDP port
-}
-
-// compiledIn tells whether a module is compiled in (those not on main yet
-// are used when they are).
-func compiledIn(name string) bool {
-	_, ok := module.Lookup(name)
-	return ok
-}
 
 // realm is the digest realm of the test config (the seed config uses $fd).
 const realm = "example.com"
@@ -57,44 +41,20 @@ func subscribers(t *testing.T) string {
 	return b.URL
 }
 
-// webuiConfig is the seed config's HTTP part and its authentication with
-// the failure counter, on free loopback ports: htable with the seed's
-// tables, auth and auth_db on SQLite (plaintext passwords, as the seed),
-// and the test module for what needs pv and sl (not on main yet). A
-// source whose AuthCount is above 5 gets 429; a failed auth_check counts
-// and gets auth_challenge's 401; a good one clears the count (200).
-func webuiConfig(t *testing.T, o cfgOpts) string {
+// webuiConfig is the seed config's authentication with its failure
+// counter and its HTTP part, on free loopback ports, with the webui
+// modparam lines given: a source whose AuthCount is above 5 gets 429, a
+// failed auth_check counts and gets auth_challenge's 401, a good one
+// clears the count (200), OPTIONS get 200. (test/e2e's TestBrowser runs
+// the page on examples/seed.cfg itself, in the sipht binary.)
+func webuiConfig(t *testing.T, webui string) string {
 	t.Helper()
-	registerTestModule()
-	udp := "0"
-	mods, route := "", ""
-	if o.dmqPort > 0 && compiledIn("dmq") {
-		udp = strconv.Itoa(o.dmqPort)
-		uri := "sip:127.0.0.1:" + udp
-		mods += `loadmodule "dmq.so"
-modparam("dmq", "server_address", "` + uri + `")
-modparam("dmq", "notification_address", "` + uri + `")
-`
-	}
-	if o.pike && compiledIn("pike") {
-		// a long window keeps a flooder HOT for a while after it stops;
-		// the chart's traffic sources (127.0.0.20-23) are never counted
-		mods += `loadmodule "pike.so"
-modparam("pike", "sampling_time_unit", 10)
-modparam("pike", "reqs_density_per_unit", 30)
-#!ifdef SIPHT
-modparam("pike", "allow", "127.0.0.20/30")
-#!endif
-`
-		route += `	if (!pike_check_req()) {
-		exit;
-	}
-`
-	}
 	return `#!KAMAILIO
-listen=udp:127.0.0.1:` + udp + `
+listen=udp:127.0.0.1:0
 listen=tcp:127.0.0.1:0
 children=2
+loadmodule "pv.so"
+loadmodule "sl.so"
 loadmodule "htable.so"
 loadmodule "auth.so"
 loadmodule "auth_db.so"
@@ -102,7 +62,6 @@ loadmodule "xhttp.so"
 loadmodule "jsonrpcs.so"
 loadmodule "xhttp_prom.so"
 loadmodule "webui.so"
-loadmodule "webuitest.so"
 modparam("jsonrpcs", "transport", 1)
 modparam("htable", "htable", "MessageCount=>size=12;initval=0")
 modparam("htable", "htable", "AuthCount=>size=12;initval=0;autoexpire=360")
@@ -111,22 +70,23 @@ modparam("auth_db", "calculate_ha1", yes)
 modparam("auth_db", "password_column", "password")
 modparam("auth_db", "load_credentials", "")
 modparam("auth_db", "use_domain", 0)
-` + mods + o.webui + `
+` + webui + `
 request_route {
-` + route + `	# REQINIT: if ($sht(AuthCount=>$si) > 5) { sl_send_reply("429", "Rate limiting"); exit; }
-	if (webuitest_rate_limited()) {
+	if ($sht(AuthCount=>$si) > 5) {
+		sl_send_reply("429", "Rate limiting");
 		exit;
 	}
-	if (webuitest_options()) {
+	if ($rm == "OPTIONS") {
+		sl_send_reply("200", "OK");
 		exit;
 	}
-	# AUTH
 	if (!auth_check("` + realm + `", "subscriber", "1")) {
-		webuitest_count_failure();	# $sht(AuthCount=>$si) = $sht(AuthCount=>$si) + 1;
+		$sht(AuthCount=>$si) = $sht(AuthCount=>$si) + 1;
 		auth_challenge("` + realm + `", "0");
 		exit;
 	}
-	webuitest_forgive();	# $sht(AuthCount=>$si) = $null; (and 200)
+	$sht(AuthCount=>$si) = $null;
+	sl_send_reply("200", "OK");
 	exit;
 }
 
@@ -223,7 +183,7 @@ func fetch(t *testing.T, c *http.Client, req *http.Request) (int, string) {
 // the RPC registry, a delete made on the page is seen by JSON-RPC, and the
 // request counts reach the chart.
 func TestServer(t *testing.T) {
-	r := servertest.Start(t, webuiConfig(t, cfgOpts{webui: `modparam("webui", "title", "edge-1 <lab>")` + "\n"}))
+	r := servertest.Start(t, webuiConfig(t, `modparam("webui", "title", "edge-1 <lab>")`))
 	if got := failRegistrations(t, r, "127.0.0.5:0", 7); !slices.Equal(got, []int{401, 401, 401, 401, 401, 401, 429}) {
 		t.Fatalf("REGISTER replies %v, want six 401 then 429", got)
 	}
@@ -295,7 +255,7 @@ func mustReq(t *testing.T, method, u, body string) *http.Request {
 // TestServerToken: with a token, the page asks every client for it, a
 // ?token= link logs a browser in, and JSON-RPC is not affected.
 func TestServerToken(t *testing.T) {
-	r := servertest.Start(t, webuiConfig(t, cfgOpts{webui: `modparam("webui", "token", "s3cret-0123456789abcdef")` + "\n"}))
+	r := servertest.Start(t, webuiConfig(t, `modparam("webui", "token", "s3cret-0123456789abcdef")`))
 	base := "http://" + r.TCP
 	c := client(t)
 	if code, b := fetch(t, c, mustReq(t, "GET", base+"/ui/", "")); code != 401 || !strings.Contains(b, `name="token"`) {
@@ -316,7 +276,6 @@ func TestServerToken(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	registerTestModule()
 	for _, c := range []struct{ cfg, want string }{
 		{`loadmodule "webui.so"`, `loadmodule "xhttp.so"`},
 		{`loadmodule "xhttp.so"` + "\n" + `loadmodule "webui.so"` + "\n" + `modparam("webui", "password", "x")`, "user is not"},

@@ -2,8 +2,11 @@ package xlog_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -84,5 +87,102 @@ func TestBadArguments(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: loaded", call)
 		}
+	}
+}
+
+// syslogServer is a unixgram socket standing in for /dev/log; read
+// returns the datagrams containing one of the strings in keep, once want
+// of them arrived or 5 s passed.
+func syslogServer(t *testing.T) (addr string, read func(want int, keep ...string) []string) {
+	t.Helper()
+	addr = t.TempDir() + "/log"
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return addr, func(want int, keep ...string) []string {
+		var got []string
+		buf := make([]byte, 4096)
+		deadline := time.Now().Add(5 * time.Second)
+		for len(got) < want {
+			conn.SetReadDeadline(deadline)
+			n, err := conn.Read(buf)
+			if err != nil {
+				break
+			}
+			for _, k := range keep {
+				if strings.Contains(string(buf[:n]), k) {
+					got = append(got, string(buf[:n]))
+					break
+				}
+			}
+		}
+		return got
+	}
+}
+
+// With log_stderror=no the script's and the server's own messages go to
+// syslog with log_facility, log_name as the ident, log_prefix before
+// "<script>:", and the syslog priority of their level; with
+// log_engine_type="json" each message is a JSON object.
+func TestSyslogOutput(t *testing.T) {
+	for _, c := range []struct {
+		name, global string
+		want         []string // the priority, then what the message ends with
+	}{
+		{"text", "", []string{
+			// LOG_LOCAL3 is 19<<3 = 152: + LOG_INFO 6, LOG_ERR 3, LOG_ALERT 1, LOG_NOTICE 5
+			"<158>", `INFO: <core>: listening transport=udp addr=127.0.0.1:`,
+			"<155>", `ERROR: [OPTIONS] <script>: error from 127.0.0.1`,
+			"<153>", `ALERT: [OPTIONS] <script>: alert`,
+			"<157>", `NOTICE: [OPTIONS] <script>: notice`,
+		}},
+		{"json", `log_engine_type="json"`, []string{
+			"<158>", `"level":"INFO","message":"listening","pid":%d,"module":"<core>","transport":"udp","addr":"127.0.0.1:`,
+			"<155>", `"level":"ERROR","message":"error from 127.0.0.1","pid":%d,"module":"<script>","logprefix":"[OPTIONS] "}`,
+			"<153>", `"level":"ALERT","message":"alert","pid":%d,"module":"<script>","logprefix":"[OPTIONS] "}`,
+			"<157>", `"level":"NOTICE","message":"notice","pid":%d,"module":"<script>","logprefix":"[OPTIONS] "}`,
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr, read := syslogServer(t)
+			r := servertest.Start(t, `
+debug=2
+log_stderror=no
+log_facility=LOG_LOCAL3
+log_name="edge"
+log_prefix="[$rm] "
+`+c.global+`
+listen=udp:127.0.0.1:0
+loadmodule "pv.so"
+loadmodule "xlog.so"
+request_route {
+	xlog("L_ERR", "error from $si\n");
+	xalert("alert\n");
+	xnotice("notice\n");
+	xdbg("debug hidden\n");
+	exit;
+}
+`, func(o *server.Options) {
+				o.Logger = nil
+				o.SyslogNetwork, o.SyslogAddr = "unixgram", addr
+			})
+			c1 := servertest.Dial(t, r.UDP)
+			c1.Send(t, servertest.Request("OPTIONS", "sip:127.0.0.1", nil, ""))
+			got := read(len(c.want)/2, "listening", "script")
+			if len(got) != len(c.want)/2 {
+				t.Fatalf("syslog got %d messages, want %d:\n%s", len(got), len(c.want)/2, strings.Join(got, "\n"))
+			}
+			for i := range got {
+				pri, tail := c.want[2*i], c.want[2*i+1]
+				if strings.Contains(tail, "%d") {
+					tail = fmt.Sprintf(tail, os.Getpid())
+				}
+				if !strings.HasPrefix(got[i], pri) || !strings.Contains(got[i], " edge[") || !strings.Contains(got[i], tail) {
+					t.Errorf("message %d = %q, want priority %s, ident edge, %q", i, got[i], pri, tail)
+				}
+			}
+		})
 	}
 }

@@ -164,6 +164,7 @@ type startOptions struct {
 	cfg     string   // config file (absolute path)
 	defines []string // extra -A defines, e.g. `HTABLE_TIMER=1`
 	sipPort int      // the SIP port to listen on; 0 picks a free one
+	args    []string // more command-line arguments, e.g. --log-engine=json
 }
 
 // startServer prepares a working directory (data/sipht.db with Kamailio's
@@ -204,7 +205,7 @@ func startServer(t *testing.T, o startOptions) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(o.bin, serverArgs(o.kind, o.cfg, defines)...)
+	s.cmd = exec.Command(o.bin, append(serverArgs(o.kind, o.cfg, defines), o.args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout = logf
 	s.cmd.Stderr = logf
