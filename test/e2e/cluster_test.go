@@ -67,7 +67,44 @@ func TestSeedClusterSharesAuthCount(t *testing.T) {
 			if got := clusterRegister(t, a, "127.0.0.3", "wrong", 0); !slices.Equal(got, []int{429}) {
 				t.Fatalf("first node after the second counted: codes %v, want [429]", got)
 			}
+			checkDMQMetrics(t, b.scrape(t), p.firstKind == kamailioServer)
 		})
+	}
+}
+
+// checkDMQMetrics checks the DMQ families of a sipht node's /metrics after
+// the exchange above: nodes by status, KDMQ messages by channel and result,
+// the htable replication counters of the protocol the peer speaks, and the
+// sync duration.
+func checkDMQMetrics(t *testing.T, m metrics, peerIsKamailio bool) {
+	t.Helper()
+	if n := m.series("sipht_dmq_nodes")[`status="active"`]; n < 2 {
+		t.Errorf("sipht_dmq_nodes{status=active} = %v, want >= 2 (this node and its peer)", n)
+	}
+	ok := 0.0
+	for labels, v := range m.series("sipht_dmq_messages_sent_total") {
+		if strings.Contains(labels, `result="200"`) {
+			ok += v
+		}
+	}
+	if ok == 0 {
+		t.Errorf("no KDMQ request answered 200 in sipht_dmq_messages_sent_total: %v", m.series("sipht_dmq_messages_sent_total"))
+	}
+	one := func(name string) float64 { return m.series(name)[""] }
+	if peerIsKamailio {
+		if one("sipht_dmq_htable_kamailio_sent_total") == 0 || one("sipht_dmq_htable_kamailio_received_total") == 0 {
+			t.Errorf("Kamailio-format replication not counted: sent %v, received %v",
+				one("sipht_dmq_htable_kamailio_sent_total"), one("sipht_dmq_htable_kamailio_received_total"))
+		}
+		if r := one("sipht_dmq_htable_kamailio_rejected_total"); r != 0 {
+			t.Errorf("Kamailio rejected %v of sipht's requests", r)
+		}
+	} else if one("sipht_dmq_htable_sipht_sent_total") == 0 || one("sipht_dmq_htable_sipht_received_total") == 0 {
+		t.Errorf("sipht-extension replication not counted: sent %v, received %v",
+			one("sipht_dmq_htable_sipht_sent_total"), one("sipht_dmq_htable_sipht_received_total"))
+	}
+	if _, ok := m["sipht_dmq_htable_last_sync_seconds"]; !ok {
+		t.Error("sipht_dmq_htable_last_sync_seconds is missing")
 	}
 }
 

@@ -21,8 +21,8 @@ import (
 // binary on the example configs, then GET /metrics parsed with the
 // Prometheus text parser and checked family by family: names, label sets
 // and exact values. Every expected number is derived in a comment from
-// what the run did. (The DMQ families are not checked: modules/dmq is not
-// on main yet.)
+// what the run did. The DMQ families are checked after a two-node run in
+// cluster_test.go (checkDMQMetrics).
 
 // metrics is one scrape of /metrics.
 type metrics map[string]*dto.MetricFamily
