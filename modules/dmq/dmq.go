@@ -416,10 +416,7 @@ func (m *Module) Stop(ctx context.Context) error {
 	}
 	m.sendMu.Unlock()
 	m.sendWG.Wait()
-	for _, q := range m.jobs {
-		close(q)
-	}
-	m.workersWG.Wait()
+	m.workersWG.Wait() // the workers return on m.ctx's cancel
 	return nil
 }
 

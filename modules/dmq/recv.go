@@ -165,22 +165,27 @@ const reorderHold = 250 * time.Microsecond
 // maxBatch bounds the requests a worker re-sequences at once.
 const maxBatch = 256
 
+// worker handles the jobs of one queue until the module stops. The queue
+// is never closed: receive may still be sending to it while Stop runs.
 func (m *Module) worker(q chan job) {
 	defer m.workersWG.Done()
+	done := m.ctx.Done()
 	batch := make([]job, 0, maxBatch)
-	for j := range q {
+	for {
+		var j job
+		select {
+		case j = <-q:
+		case <-done:
+			return
+		}
 		batch = append(batch[:0], j)
 		if j.msg.Transport != sipio.TCP && j.ch.peer.Ordered {
 			// Collect what comes in during the hold. The wait yields
 			// instead of sleeping: timers shorter than a millisecond fire
 			// a millisecond late when the runtime waits in epoll.
-		collect:
 			for len(batch) < maxBatch {
 				select {
-				case j2, ok := <-q:
-					if !ok {
-						break collect
-					}
+				case j2 := <-q:
 					batch = append(batch, j2)
 					continue
 				default:
