@@ -18,7 +18,10 @@ const floodRoute = `if (!pike_check_req()) { exit; }
 sl_send_reply("200", "OK");`
 
 // legitClient registers from src every interval until stop is closed and
-// counts the answers (a REGISTER without answer within 500 ms is lost).
+// counts the answers. Like a UA over UDP it retransmits a REGISTER that
+// got no reply (every 250 ms, 4 sends in all); a REGISTER whose 200 does
+// not come within 1 s of the first send is lost. Replies are matched by
+// Call-ID, so a late 200 is not taken for the next REGISTER's.
 type legitClient struct {
 	sent, answered atomic.Int64
 	done           chan struct{}
@@ -38,9 +41,22 @@ func startLegit(t *testing.T, src, dst string, interval time.Duration, stop <-ch
 			case <-tick.C:
 			}
 			l.sent.Add(1)
-			c.Send(t, servertest.Request("REGISTER", "sip:127.0.0.1", []string{"Contact: <sip:pbx@" + c.Addr() + ">", "Expires: 60"}, ""))
-			if r := c.Read(t, 500*time.Millisecond); strings.HasPrefix(r, "SIP/2.0 200") {
-				l.answered.Add(1)
+			req := servertest.Request("REGISTER", "sip:127.0.0.1", []string{"Contact: <sip:pbx@" + c.Addr() + ">", "Expires: 60"}, "")
+			callID := "Call-ID: " + servertest.Header(req, "Call-ID") + "\r\n"
+		attempts:
+			for range 4 {
+				c.Send(t, req)
+				deadline := time.Now().Add(250 * time.Millisecond)
+				for {
+					r := c.Read(t, time.Until(deadline))
+					if r == "" {
+						break // retransmit
+					}
+					if strings.HasPrefix(r, "SIP/2.0 200") && strings.Contains(r, callID) {
+						l.answered.Add(1)
+						break attempts
+					}
+				}
 			}
 		}
 	}()
