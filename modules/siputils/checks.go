@@ -559,7 +559,7 @@ func (m *Module) fixIsFirstHop(fc *script.FixupCtx) (script.Handler, error) {
 		}
 		var tp sipio.Transport
 		if u.Transport.Set {
-			tp = transportOf(u.Transport.Value)
+			tp = sipio.ParseTransport(u.Transport.Value)
 		}
 		port := 0
 		if u.HasPort {
@@ -576,24 +576,6 @@ func (m *Module) fixIsFirstHop(fc *script.FixupCtx) (script.Handler, error) {
 		}
 		return 1
 	}, nil
-}
-
-func transportOf(s string) sipio.Transport {
-	switch strings.ToLower(s) {
-	case "udp":
-		return sipio.UDP
-	case "tcp":
-		return sipio.TCP
-	case "tls":
-		return sipio.TLS
-	case "ws":
-		return sipio.WS
-	case "wss":
-		return sipio.WSS
-	case "sctp":
-		return sipio.SCTP
-	}
-	return 0
 }
 
 func fixStrCheck(fn func(s string) int) func(fc *script.FixupCtx) (script.Handler, error) {
