@@ -227,6 +227,46 @@ func (m *Module) declare(r *script.Registry) error {
 		}
 		return &s, nil
 	}
+	// uriArg reads the optional uri argument at run time: "" when it is
+	// not given; false (after logging) when it is given but empty.
+	uriArg := func(c *script.Ctx, uri *kamarg.Str) (string, bool) {
+		if uri == nil {
+			return "", true
+		}
+		u := uri.Get(c)
+		if u == "" {
+			c.Log.Error("registrar: invalid uri parameter")
+			return "", false
+		}
+		return u, true
+	}
+	// lookupLike builds lookup(table[, uri]) and registered(table[, uri[,
+	// match_option[, match_action]]]); the integer arguments after uri are
+	// checked, not used.
+	lookupLike := func(fn func(c *script.Ctx, d *usrloc.Domain, uri string) int) func(fc *script.FixupCtx) (script.Handler, error) {
+		return func(fc *script.FixupCtx) (script.Handler, error) {
+			d, err := m.domainArg(fc, 0)
+			if err != nil {
+				return nil, err
+			}
+			uri, err := optStr(fc, 1)
+			if err != nil {
+				return nil, err
+			}
+			for i := 2; i < fc.NArgs(); i++ {
+				if _, err := kamarg.CompileInt(fc.Arg(i)); err != nil {
+					return nil, err
+				}
+			}
+			return func(c *script.Ctx) int {
+				u, ok := uriArg(c, uri)
+				if !ok {
+					return -1
+				}
+				return fn(c, d, u)
+			}, nil
+		}
+	}
 	funcs := []script.Func{
 		{Name: "save", MinArgs: 1, MaxArgs: 3, Module: "registrar",
 			Routes: script.RequestRoute | script.FailureRoute | script.OnReplyRoute,
@@ -254,63 +294,17 @@ func (m *Module) declare(r *script.Registry) error {
 					return nil, err
 				}
 				return func(c *script.Ctx) int {
-					var u string
-					if uri != nil {
-						if u = uri.Get(c); u == "" {
-							c.Log.Error("registrar: invalid uri parameter")
-							return -1
-						}
+					u, ok := uriArg(c, uri)
+					if !ok {
+						return -1
 					}
 					return m.Save(c, d, int(flags), u)
 				}, nil
 			}},
 		{Name: "lookup", MinArgs: 1, MaxArgs: 2, Module: "registrar", Routes: script.RequestRoute | script.FailureRoute,
-			Fixup: func(fc *script.FixupCtx) (script.Handler, error) {
-				d, err := m.domainArg(fc, 0)
-				if err != nil {
-					return nil, err
-				}
-				uri, err := optStr(fc, 1)
-				if err != nil {
-					return nil, err
-				}
-				return func(c *script.Ctx) int {
-					var u string
-					if uri != nil {
-						if u = uri.Get(c); u == "" {
-							c.Log.Error("registrar: invalid uri parameter")
-							return -1
-						}
-					}
-					return m.Lookup(c, d, u)
-				}, nil
-			}},
+			Fixup: lookupLike(m.Lookup)},
 		{Name: "registered", MinArgs: 1, MaxArgs: 4, Module: "registrar",
-			Fixup: func(fc *script.FixupCtx) (script.Handler, error) {
-				d, err := m.domainArg(fc, 0)
-				if err != nil {
-					return nil, err
-				}
-				uri, err := optStr(fc, 1)
-				if err != nil {
-					return nil, err
-				}
-				for i := 2; i < fc.NArgs(); i++ {
-					if _, err := kamarg.CompileInt(fc.Arg(i)); err != nil {
-						return nil, err
-					}
-				}
-				return func(c *script.Ctx) int {
-					var u string
-					if uri != nil {
-						if u = uri.Get(c); u == "" {
-							c.Log.Error("registrar: invalid uri parameter")
-							return -1
-						}
-					}
-					return m.Registered(c, d, u)
-				}, nil
-			}},
+			Fixup: lookupLike(m.Registered)},
 		{Name: "unregister", MinArgs: 2, MaxArgs: 3, Module: "registrar",
 			Fixup: func(fc *script.FixupCtx) (script.Handler, error) {
 				d, err := m.domainArg(fc, 0)
