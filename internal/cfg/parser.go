@@ -84,6 +84,18 @@ func (p *parser) isKw(words ...string) bool {
 	return false
 }
 
+// text takes a token of kind k and returns its text; otherwise it reports
+// a syntax error (expected says what was expected) and returns false.
+func (p *parser) text(k TokKind, expected string) (string, bool) {
+	if p.tok.Kind != k {
+		p.syntaxError(expected)
+		return "", false
+	}
+	s := p.tok.Text
+	p.advance()
+	return s, true
+}
+
 func (p *parser) expect(k TokKind, context string) bool {
 	if p.tok.Kind != k {
 		p.syntaxError(k.String() + " " + context)
@@ -239,21 +251,16 @@ func (p *parser) parseModParam() Item {
 	if !p.expect(LPAREN, "after "+t.Text) {
 		return nil
 	}
-	if !p.is(STRING) {
-		p.syntaxError("the module name as a quoted string")
+	var ok bool
+	if it.Module, ok = p.text(STRING, "the module name as a quoted string"); !ok {
 		return nil
 	}
-	it.Module = p.tok.Text
-	p.advance()
 	if !p.expect(COMMA, "after the module name") {
 		return nil
 	}
-	if !p.is(STRING) {
-		p.syntaxError("the parameter name as a quoted string")
+	if it.Param, ok = p.text(STRING, "the parameter name as a quoted string"); !ok {
 		return nil
 	}
-	it.Param = p.tok.Text
-	p.advance()
 	if !p.expect(COMMA, "after the parameter name") {
 		return nil
 	}
@@ -382,12 +389,10 @@ func (p *parser) parseCfgVar() Item {
 	p.advance()
 	if p.is(KEYWORD) && keywords[p.tok.Text] == kwDesc {
 		p.advance()
-		if !p.is(STRING) {
-			p.syntaxError("a quoted description after desc")
+		var ok bool
+		if it.Desc, ok = p.text(STRING, "a quoted description after desc"); !ok {
 			return nil
 		}
-		it.Desc = p.tok.Text
-		p.advance()
 	}
 	return it
 }
@@ -758,12 +763,10 @@ func (p *parser) parseRoute() Item {
 		if !p.expect(LBRACK, "after event_route") {
 			return nil
 		}
-		if !p.is(EVNAME) {
-			p.syntaxError("an event route name like module:event")
+		var ok bool
+		if r.Name, ok = p.text(EVNAME, "an event route name like module:event"); !ok {
 			return nil
 		}
-		r.Name = p.tok.Text
-		p.advance()
 		if !p.expect(RBRACK, "after the event route name") {
 			return nil
 		}

@@ -132,6 +132,16 @@ type Param struct {
 	Doc string
 }
 
+// IntParam declares an int modparam stored in *dst.
+func IntParam(name string, dst *int64, doc string) Param {
+	return Param{Name: name, Kind: ParamInt, Doc: doc, Set: func(v Value) error { *dst = v.Int; return nil }}
+}
+
+// StrParam declares a string modparam stored in *dst.
+func StrParam(name string, dst *string, doc string) Param {
+	return Param{Name: name, Kind: ParamStr, Doc: doc, Set: func(v Value) error { *dst = v.Str; return nil }}
+}
+
 // Coerce checks v against the parameter's kind, converting a decimal string
 // for int parameters as Kamailio does.
 func (p Param) Coerce(v Value) (Value, error) {

@@ -138,15 +138,7 @@ func RegisterCore(r *Registry, info CoreInfo) error {
 		},
 		{
 			Name: "core.prints", Help: "Returns the strings given as parameters.", Flags: RetArray,
-			Handler: func(c *Call) {
-				for {
-					var s string
-					if n, err := c.Scan("*s", &s); n < 1 || err != nil {
-						return
-					}
-					c.AddStr(s)
-				}
-			},
+			Handler: echoStrings("*s"),
 		},
 		{
 			Name: "core.printi", Help: "Returns the integers given as parameters.", Flags: RetArray,
@@ -162,15 +154,7 @@ func RegisterCore(r *Registry, info CoreInfo) error {
 		},
 		{
 			Name: "core.echo", Help: "Returns back its parameters.", Flags: RetArray,
-			Handler: func(c *Call) {
-				for {
-					var s string
-					if n, err := c.Scan("*.s", &s); n < 1 || err != nil {
-						return
-					}
-					c.AddStr(s)
-				}
-			},
+			Handler: echoStrings("*.s"),
 		},
 		{
 			Name: "core.version", Help: "Returns the version string of the server.",
@@ -335,4 +319,19 @@ func signatureTypes(format string) []string {
 		out = append(out, t)
 	}
 	return out
+}
+
+// echoStrings returns a handler that replies with its string parameters,
+// each read with the Scan format f ("*s", or "*.s" which auto-converts
+// other types), until one is missing or cannot be read.
+func echoStrings(f string) func(c *Call) {
+	return func(c *Call) {
+		for {
+			var s string
+			if n, err := c.Scan(f, &s); n < 1 || err != nil {
+				return
+			}
+			c.AddStr(s)
+		}
+	}
 }

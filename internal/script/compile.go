@@ -195,49 +195,41 @@ func (cm *compiler) addRoute(r *Route, ar *cfg.Route) bool {
 		}
 		return false
 	}
+	// the route goes to a single slot (request_route, reply_route,
+	// onsend_route) or into a map by name
+	var single **Route
+	var named map[string]*Route
 	switch r.kind {
 	case RequestRoute:
 		if r.name == "" {
-			if dup(p.request) {
-				return false
-			}
-			p.request = r
+			single = &p.request
 		} else {
-			if dup(p.subRoutes[r.name]) {
-				return false
-			}
-			p.subRoutes[r.name] = r
+			named = p.subRoutes
 		}
 	case FailureRoute:
-		if dup(p.failure[r.name]) {
-			return false
-		}
-		p.failure[r.name] = r
+		named = p.failure
 	case ReplyRoute:
-		if dup(p.reply) {
-			return false
-		}
-		p.reply = r
+		single = &p.reply
 	case OnReplyRoute:
-		if dup(p.onreply[r.name]) {
-			return false
-		}
-		p.onreply[r.name] = r
+		named = p.onreply
 	case BranchRoute:
-		if dup(p.branch[r.name]) {
-			return false
-		}
-		p.branch[r.name] = r
+		named = p.branch
 	case OnSendRoute:
-		if dup(p.onsend) {
-			return false
-		}
-		p.onsend = r
+		single = &p.onsend
 	case EventRoute:
-		if dup(p.event[r.name]) {
+		named = p.event
+	}
+	switch {
+	case single != nil:
+		if dup(*single) {
 			return false
 		}
-		p.event[r.name] = r
+		*single = r
+	case named != nil:
+		if dup(named[r.name]) {
+			return false
+		}
+		named[r.name] = r
 	}
 	return true
 }

@@ -2,6 +2,7 @@ package sipio
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -38,6 +39,27 @@ func (t Transport) String() string {
 		return "sctp"
 	}
 	return "unknown"
+}
+
+// ParseTransport returns the transport a name such as a URI's
+// transport= parameter gives ("udp", "TCP", "wss" ...; case does not
+// matter), or 0 for a name sipht does not know.
+func ParseTransport(name string) Transport {
+	switch strings.ToLower(name) {
+	case "udp":
+		return UDP
+	case "tcp":
+		return TCP
+	case "tls":
+		return TLS
+	case "ws":
+		return WS
+	case "wss":
+		return WSS
+	case "sctp":
+		return SCTP
+	}
+	return 0
 }
 
 // Msg is one received SIP message and where it came from. Exactly one of Req

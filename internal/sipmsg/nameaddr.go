@@ -17,6 +17,21 @@ type NameAddr struct {
 // ErrBadNameAddr is returned by ParseNameAddr for a malformed value.
 var ErrBadNameAddr = errors.New("malformed name-addr")
 
+// QuotedEnd returns the index of the '"' that closes the quoted string
+// at the start of s (s[0] is its opening '"'), skipping characters escaped
+// with a backslash, or -1 when the string is not closed.
+func QuotedEnd(s string) int {
+	for j := 1; j < len(s); j++ {
+		switch s[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return -1
+}
+
 // ParseNameAddr splits v as `["display"] <uri>;params`, `display <uri>` or
 // `uri;params` (where the parameters after a bare URI belong to the
 // header, RFC 3261 §20.10). It does not validate the URI.
@@ -25,17 +40,8 @@ func ParseNameAddr(v string) (NameAddr, error) {
 	s := strings.TrimLeft(v, " \t\r\n")
 	i := 0
 	if strings.HasPrefix(s, "\"") {
-		j := 1
-		for ; j < len(s); j++ {
-			if s[j] == '\\' {
-				j++
-				continue
-			}
-			if s[j] == '"' {
-				break
-			}
-		}
-		if j >= len(s) {
+		j := QuotedEnd(s)
+		if j < 0 {
 			return na, ErrBadNameAddr
 		}
 		na.Display = s[:j+1]

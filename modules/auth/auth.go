@@ -123,41 +123,33 @@ func New() *Module {
 	}
 }
 
-func intP(name string, dst *int64, doc string) module.Param {
-	return module.Param{Name: name, Kind: module.ParamInt, Doc: doc, Set: func(v module.Value) error { *dst = v.Int; return nil }}
-}
-
-func strP(name string, dst *string, doc string) module.Param {
-	return module.Param{Name: name, Kind: module.ParamStr, Doc: doc, Set: func(v module.Value) error { *dst = v.Str; return nil }}
-}
-
 // Params lists Kamailio's auth modparams.
 func (m *Module) Params() []module.Param {
 	return []module.Param{
 		{Name: "secret", Kind: module.ParamStr, Doc: "nonce signing secret (random per start when unset)",
 			Set: func(v module.Value) error { m.secret, m.secretSet = v.Str, true; return nil }},
-		intP("nonce_expire", &m.nonceExpire, "nonce lifetime in seconds (300)"),
-		intP("nonce_auth_max_drift", &m.maxDrift, "seconds a nonce may come from the future (3)"),
-		intP("protect_contacts", &m.protectContacts, "accepted; not used (as in Kamailio 5.6)"),
-		strP("challenge_attr", &m.challengeAttr, "AVP receiving challenges built by pv_*_authenticate and auth_get_www_authenticate"),
-		strP("proxy_challenge_header", &m.proxyHeader, "name of the 407 challenge header"),
-		strP("www_challenge_header", &m.wwwHeader, "name of the 401 challenge header"),
-		strP("qop", &m.qop, "qop for the API's challenges (auth)"),
-		intP("auth_checks_register", &m.checksRegister, "message data REGISTER nonces are bound to (1 R-URI, 2 Call-ID, 4 From tag, 8 source IP)"),
-		intP("auth_checks_no_dlg", &m.checksNoDlg, "same for requests outside dialogs"),
-		intP("auth_checks_in_dlg", &m.checksInDlg, "same for requests inside dialogs"),
-		intP("nonce_count", &m.nonceCount, "nc replay protection (needs qop)"),
-		intP("nc_array_size", &m.ncArraySize, "nonces tracked for nonce_count (1048576)"),
-		intP("nc_array_order", &m.ncArrayOrder, "log2 of nc_array_size"),
-		intP("one_time_nonce", &m.oneTimeNonce, "each nonce valid once"),
-		intP("otn_in_flight_no", &m.otnInFlight, "nonces tracked for one_time_nonce (1048576)"),
-		intP("otn_in_flight_order", &m.otnInFlightOrd, "log2 of otn_in_flight_no"),
-		intP("nid_pool_no", &m.nidPoolNo, "accepted; sipht uses one lock-free pool"),
-		intP("force_stateless_reply", &m.forceStateless, "accepted; sipht replies statelessly anyway"),
-		strP("realm_prefix", &m.realmPrefix, "prefix stripped from realms"),
-		intP("use_domain", &m.useDomain, "pv_auth_check: also compare From/To domains"),
-		strP("algorithm", &m.algorithmName, "MD5 (default) or SHA-256"),
-		intP("add_authinfo_hdr", &m.addAuthInfo, "add Authentication-Info to replies sent by sipht modules after a successful authentication"),
+		module.IntParam("nonce_expire", &m.nonceExpire, "nonce lifetime in seconds (300)"),
+		module.IntParam("nonce_auth_max_drift", &m.maxDrift, "seconds a nonce may come from the future (3)"),
+		module.IntParam("protect_contacts", &m.protectContacts, "accepted; not used (as in Kamailio 5.6)"),
+		module.StrParam("challenge_attr", &m.challengeAttr, "AVP receiving challenges built by pv_*_authenticate and auth_get_www_authenticate"),
+		module.StrParam("proxy_challenge_header", &m.proxyHeader, "name of the 407 challenge header"),
+		module.StrParam("www_challenge_header", &m.wwwHeader, "name of the 401 challenge header"),
+		module.StrParam("qop", &m.qop, "qop for the API's challenges (auth)"),
+		module.IntParam("auth_checks_register", &m.checksRegister, "message data REGISTER nonces are bound to (1 R-URI, 2 Call-ID, 4 From tag, 8 source IP)"),
+		module.IntParam("auth_checks_no_dlg", &m.checksNoDlg, "same for requests outside dialogs"),
+		module.IntParam("auth_checks_in_dlg", &m.checksInDlg, "same for requests inside dialogs"),
+		module.IntParam("nonce_count", &m.nonceCount, "nc replay protection (needs qop)"),
+		module.IntParam("nc_array_size", &m.ncArraySize, "nonces tracked for nonce_count (1048576)"),
+		module.IntParam("nc_array_order", &m.ncArrayOrder, "log2 of nc_array_size"),
+		module.IntParam("one_time_nonce", &m.oneTimeNonce, "each nonce valid once"),
+		module.IntParam("otn_in_flight_no", &m.otnInFlight, "nonces tracked for one_time_nonce (1048576)"),
+		module.IntParam("otn_in_flight_order", &m.otnInFlightOrd, "log2 of otn_in_flight_no"),
+		module.IntParam("nid_pool_no", &m.nidPoolNo, "accepted; sipht uses one lock-free pool"),
+		module.IntParam("force_stateless_reply", &m.forceStateless, "accepted; sipht replies statelessly anyway"),
+		module.StrParam("realm_prefix", &m.realmPrefix, "prefix stripped from realms"),
+		module.IntParam("use_domain", &m.useDomain, "pv_auth_check: also compare From/To domains"),
+		module.StrParam("algorithm", &m.algorithmName, "MD5 (default) or SHA-256"),
+		module.IntParam("add_authinfo_hdr", &m.addAuthInfo, "add Authentication-Info to replies sent by sipht modules after a successful authentication"),
 	}
 }
 

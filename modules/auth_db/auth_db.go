@@ -91,28 +91,20 @@ func New() *Module {
 	}
 }
 
-func intP(name string, dst *int64, doc string) module.Param {
-	return module.Param{Name: name, Kind: module.ParamInt, Doc: doc, Set: func(v module.Value) error { *dst = v.Int; return nil }}
-}
-
-func strP(name string, dst *string, doc string) module.Param {
-	return module.Param{Name: name, Kind: module.ParamStr, Doc: doc, Set: func(v module.Value) error { *dst = v.Str; return nil }}
-}
-
 // Params lists Kamailio's auth_db modparams plus query_timeout.
 func (m *Module) Params() []module.Param {
 	return []module.Param{
-		strP("db_url", &m.dbURL, "database holding the subscriber table"),
-		strP("user_column", &m.userCol, "user name column (username)"),
-		strP("domain_column", &m.domainCol, "domain column (domain)"),
-		strP("password_column", &m.passCol, "HA1 column, or the plain password with calculate_ha1 (ha1)"),
-		strP("password_column_2", &m.passCol2, "HA1 column used for usernames with @domain (ha1b)"),
-		intP("calculate_ha1", &m.calcHA1, "1: password_column holds plain passwords"),
-		intP("use_domain", &m.useDomain, "1: match the domain column too"),
-		strP("load_credentials", &m.credList, "columns loaded into AVPs after authentication: \"col;$avp(x)=col2\""),
-		intP("version_table", &m.versionTable, "check the table version row (7) at start"),
-		intP("force_generate_avps", &m.forceAVPs, "load the credentials even when authentication fails"),
-		intP("query_timeout", &m.queryTimeoutMS, "sipht: milliseconds a credentials query may take (2000)"),
+		module.StrParam("db_url", &m.dbURL, "database holding the subscriber table"),
+		module.StrParam("user_column", &m.userCol, "user name column (username)"),
+		module.StrParam("domain_column", &m.domainCol, "domain column (domain)"),
+		module.StrParam("password_column", &m.passCol, "HA1 column, or the plain password with calculate_ha1 (ha1)"),
+		module.StrParam("password_column_2", &m.passCol2, "HA1 column used for usernames with @domain (ha1b)"),
+		module.IntParam("calculate_ha1", &m.calcHA1, "1: password_column holds plain passwords"),
+		module.IntParam("use_domain", &m.useDomain, "1: match the domain column too"),
+		module.StrParam("load_credentials", &m.credList, "columns loaded into AVPs after authentication: \"col;$avp(x)=col2\""),
+		module.IntParam("version_table", &m.versionTable, "check the table version row (7) at start"),
+		module.IntParam("force_generate_avps", &m.forceAVPs, "load the credentials even when authentication fails"),
+		module.IntParam("query_timeout", &m.queryTimeoutMS, "sipht: milliseconds a credentials query may take (2000)"),
 	}
 }
 

@@ -174,20 +174,7 @@ func ParseURI(s string) (URI, error) {
 			u.Params = append(u.Params, Param{Name: name, Value: val})
 			if strings.EqualFold(name, "transport") {
 				u.ProtoName = strings.ToLower(val)
-				switch u.ProtoName {
-				case "udp":
-					u.Proto = sipio.UDP
-				case "tcp":
-					u.Proto = sipio.TCP
-				case "tls":
-					u.Proto = sipio.TLS
-				case "ws":
-					u.Proto = sipio.WS
-				case "wss":
-					u.Proto = sipio.WSS
-				case "sctp":
-					u.Proto = sipio.SCTP
-				default:
+				if u.Proto = sipio.ParseTransport(val); u.Proto == 0 {
 					return bad("unknown transport " + strconv.Quote(val))
 				}
 			}

@@ -155,55 +155,10 @@ func (m *Module) registerFuncs(r *script.Registry) error {
 	reg(add("sht_rm_name_re", 1, rmRe(false)))
 	reg(add("sht_rm_value_re", 1, rmRe(true)))
 
-	// sht_rm_name(t, op, v), sht_rm_value(t, op, v): re, sw; sipht (as
-	// 6.0/6.1) also ew and in.
-	rmOp := func(values bool) func(fc *script.FixupCtx) (script.Handler, error) {
-		return func(fc *script.FixupCtx) (script.Handler, error) {
-			ta, err := m.newTableArg(fc.Arg(0))
-			if err != nil {
-				return nil, err
-			}
-			args, err := formats(fc)
-			if err != nil {
-				return nil, err
-			}
-			return func(c *script.Ctx) int {
-				op, val := args[1].get(c), args[2].get(c)
-				if op == "" || val == "" {
-					c.Log.Error(fc.Name + ": empty match operator or value")
-					return -1
-				}
-				t := m.getTable(c, ta)
-				if t == nil {
-					return -1
-				}
-				var mo ht.MatchOp
-				switch op {
-				case "re":
-					mo = ht.MatchRegex
-				case "sw":
-					mo = ht.MatchPrefix
-				case "ew":
-					mo = ht.MatchSuffix
-				case "in":
-					mo = ht.MatchContains
-				default:
-					c.Log.Warn(fc.Name+": unsupported match operator", "op", op)
-					return -1
-				}
-				if err := removeMatching(t, mo, val, values); err != nil {
-					c.Log.Error(fc.Name+": "+err.Error(), "table", t.Name())
-					return -1
-				}
-				return 1
-			}, nil
-		}
-	}
-	reg(add("sht_rm_name", 3, rmOp(false)))
-	reg(add("sht_rm_value", 3, rmOp(true)))
-
-	// sht_match_name / sht_has_name, sht_match_str_value / sht_has_str_value
-	match := func(values bool) func(fc *script.FixupCtx) (script.Handler, error) {
+	// byMatch builds the functions of (table, op, value) that match item
+	// names or values with an operator (re, sw, ew, in; eq and ne when
+	// eqne): it checks op and value, finds the table and calls do.
+	byMatch := func(eqne bool, do func(t *ht.Table, mo ht.MatchOp, val string) (bool, error)) func(fc *script.FixupCtx) (script.Handler, error) {
 		return func(fc *script.FixupCtx) (script.Handler, error) {
 			ta, err := m.newTableArg(fc.Arg(0))
 			if err != nil {
@@ -224,31 +179,44 @@ func (m *Module) registerFuncs(r *script.Registry) error {
 					return -1
 				}
 				mo, err := ht.ParseMatchOp(op)
-				if err != nil {
+				if err != nil || !eqne && (mo == ht.MatchEqual || mo == ht.MatchNotEqual) {
 					c.Log.Warn(fc.Name+": unsupported match operator", "op", op)
 					return -1
 				}
-				var found bool
-				if values {
-					found, err = t.HasStrValue(mo, val)
-				} else {
-					found, err = t.HasName(mo, val)
-				}
+				ok, err := do(t, mo, val)
 				if err != nil {
 					c.Log.Error(fc.Name+": "+err.Error(), "table", t.Name())
 					return -1
 				}
-				if found {
+				if ok {
 					return 1
 				}
 				return -1
 			}, nil
 		}
 	}
-	reg(add("sht_match_name", 3, match(false)))
-	reg(add("sht_has_name", 3, match(false)))
-	reg(add("sht_match_str_value", 3, match(true)))
-	reg(add("sht_has_str_value", 3, match(true)))
+
+	// sht_rm_name(t, op, v), sht_rm_value(t, op, v): re, sw; sipht (as
+	// 6.0/6.1) also ew and in.
+	rmOp := func(values bool) func(fc *script.FixupCtx) (script.Handler, error) {
+		return byMatch(false, func(t *ht.Table, mo ht.MatchOp, val string) (bool, error) {
+			return true, removeMatching(t, mo, val, values)
+		})
+	}
+	reg(add("sht_rm_name", 3, rmOp(false)))
+	reg(add("sht_rm_value", 3, rmOp(true)))
+
+	// sht_match_name / sht_has_name, sht_match_str_value / sht_has_str_value
+	matchNames := byMatch(true, func(t *ht.Table, mo ht.MatchOp, val string) (bool, error) {
+		return t.HasName(mo, val)
+	})
+	matchValues := byMatch(true, func(t *ht.Table, mo ht.MatchOp, val string) (bool, error) {
+		return t.HasStrValue(mo, val)
+	})
+	reg(add("sht_match_name", 3, matchNames))
+	reg(add("sht_has_name", 3, matchNames))
+	reg(add("sht_match_str_value", 3, matchValues))
+	reg(add("sht_has_str_value", 3, matchValues))
 
 	// sht_setxs(t, k, sval, exp), sht_setxi(t, k, ival, exp)
 	setx := func(str bool) func(fc *script.FixupCtx) (script.Handler, error) {

@@ -109,10 +109,6 @@ func modeParam(name string, dst *os.FileMode) module.Param {
 		}}
 }
 
-func strParam(name, doc string, dst *string) module.Param {
-	return module.Param{Name: name, Kind: module.ParamStr, Doc: doc, Set: func(v module.Value) error { *dst = v.Str; return nil }}
-}
-
 // idParam is a user or group parameter: a name or a number, as Kamailio
 // accepts both.
 func idParam(name string, dst *string) module.Param {
@@ -133,12 +129,12 @@ func (m *Module) Params() []module.Param {
 			}},
 		{Name: "pretty_format", Kind: module.ParamInt, Doc: "1 = indented replies (default), 0 = compact",
 			Set: func(v module.Value) error { m.pretty = v.Int != 0; return nil }},
-		strParam("fifo_name", "FIFO file (relative to rundir); empty = no FIFO", &m.fifoName),
+		module.StrParam("fifo_name", &m.fifoName, "FIFO file (relative to rundir); empty = no FIFO"),
 		modeParam("fifo_mode", &m.fifoMode),
 		idParam("fifo_user", &m.fifoUser),
 		idParam("fifo_group", &m.fifoGroup),
-		strParam("fifo_reply_dir", "directory of the clients' reply FIFOs (default /tmp/)", &m.fifoReplyDir),
-		strParam("dgram_socket", "datagram socket: a unix path (relative to rundir) or udp:IP:port; empty = none", &m.dgramSocket),
+		module.StrParam("fifo_reply_dir", &m.fifoReplyDir, "directory of the clients' reply FIFOs (default /tmp/)"),
+		module.StrParam("dgram_socket", &m.dgramSocket, "datagram socket: a unix path (relative to rundir) or udp:IP:port; empty = none"),
 		{Name: "dgram_workers", Kind: module.ParamInt, Doc: "accepted; one reader serves the socket",
 			Set: func(v module.Value) error {
 				if v.Int < 1 {
@@ -157,7 +153,7 @@ func (m *Module) Params() []module.Param {
 				m.dgramTimeout = time.Duration(v.Int) * time.Millisecond
 				return nil
 			}},
-		strParam("tcp_socket", "jsonrpcs 5.8+ TCP transport (not supported by sipht)", &m.tcpSocket),
+		module.StrParam("tcp_socket", &m.tcpSocket, "jsonrpcs 5.8+ TCP transport (not supported by sipht)"),
 	}
 }
 

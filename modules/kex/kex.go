@@ -225,7 +225,7 @@ func (m *Module) fixIsMyself(fc *script.FixupCtx) (script.Handler, error) {
 			}
 			var tp sipio.Transport
 			if u.Transport.Set {
-				tp = transportOf(u.Transport.Value)
+				tp = sipio.ParseTransport(u.Transport.Value)
 			}
 			if self(u.Host, port, tp) {
 				return 1
@@ -237,24 +237,6 @@ func (m *Module) fixIsMyself(fc *script.FixupCtx) (script.Handler, error) {
 		}
 		return -1
 	}, nil
-}
-
-func transportOf(s string) sipio.Transport {
-	switch strings.ToLower(s) {
-	case "udp":
-		return sipio.UDP
-	case "tcp":
-		return sipio.TCP
-	case "tls":
-		return sipio.TLS
-	case "ws":
-		return sipio.WS
-	case "wss":
-		return sipio.WSS
-	case "sctp":
-		return sipio.SCTP
-	}
-	return 0
 }
 
 // setdebug(level) / resetdebug(): Kamailio changes the log level of the

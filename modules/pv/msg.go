@@ -301,6 +301,16 @@ func (m *Module) messagePVs() []script.PVClass {
 	auth := func(field int) func(c *script.Ctx) script.Value {
 		return reqOnly(func(c *script.Ctx) script.Value { return authAttr(c.Msg, field) })
 	}
+	// headerURI reads the URI of a name-addr header ($ai, $di, $re, $rt).
+	headerURI := func(name string) func(c *script.Ctx) script.Value {
+		return hasMsg(func(_ *script.Ctx, msg *sipio.Msg) script.Value {
+			na, ok := core.NameAddrHeader(msg, name)
+			if !ok {
+				return script.Null
+			}
+			return script.Str(na.URI)
+		})
+	}
 	body := func(msg *sipio.Msg) []byte {
 		if msg.Req != nil {
 			return msg.Req.Body()
@@ -473,34 +483,10 @@ func (m *Module) messagePVs() []script.PVClass {
 		simple("adc", auth(8), nil),
 		simple("adr", auth(9), nil),
 		simple("ado", auth(10), nil),
-		simple("ai", hasMsg(func(_ *script.Ctx, msg *sipio.Msg) script.Value {
-			na, ok := core.NameAddrHeader(msg, "P-Asserted-Identity")
-			if !ok {
-				return script.Null
-			}
-			return script.Str(na.URI)
-		}), nil),
-		simple("di", hasMsg(func(_ *script.Ctx, msg *sipio.Msg) script.Value {
-			na, ok := core.NameAddrHeader(msg, "Diversion")
-			if !ok {
-				return script.Null
-			}
-			return script.Str(na.URI)
-		}), nil),
-		simple("re", hasMsg(func(_ *script.Ctx, msg *sipio.Msg) script.Value {
-			na, ok := core.NameAddrHeader(msg, "Remote-Party-ID")
-			if !ok {
-				return script.Null
-			}
-			return script.Str(na.URI)
-		}), nil),
-		simple("rt", hasMsg(func(_ *script.Ctx, msg *sipio.Msg) script.Value {
-			na, ok := core.NameAddrHeader(msg, "Refer-To")
-			if !ok {
-				return script.Null
-			}
-			return script.Str(na.URI)
-		}), nil),
+		simple("ai", headerURI("P-Asserted-Identity"), nil),
+		simple("di", headerURI("Diversion"), nil),
+		simple("re", headerURI("Remote-Party-ID"), nil),
+		simple("rt", headerURI("Refer-To"), nil),
 		simple("Ts", ts, nil),
 		simple("Tf", hasMsg(func(_ *script.Ctx, msg *sipio.Msg) script.Value {
 			t := msg.Received

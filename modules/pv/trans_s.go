@@ -191,15 +191,8 @@ func moreTransforms() []script.Transform {
 	})
 	prefixes := func(quoted bool) func(tc *script.TransFixupCtx) (script.TransFunc, error) {
 		return func(tc *script.TransFixupCtx) (script.TransFunc, error) {
-			var mp *script.TransParam
-			if tc.Spec.HasParams {
-				p, err := tc.IntParam()
-				if err != nil {
-					return nil, err
-				}
-				mp = &p
-			}
-			if err := tc.Done(); err != nil {
+			mp, err := optIntParam(tc)
+			if err != nil {
 				return nil, err
 			}
 			return func(c *script.Ctx, v script.Value) (script.Value, bool) {
@@ -237,15 +230,8 @@ func moreTransforms() []script.Transform {
 	add("s", "prefixes", prefixes(false))
 	add("s", "prefixes.quoted", prefixes(true))
 	add("s", "corehash", func(tc *script.TransFixupCtx) (script.TransFunc, error) {
-		var sp *script.TransParam
-		if tc.Spec.HasParams {
-			p, err := tc.IntParam()
-			if err != nil {
-				return nil, err
-			}
-			sp = &p
-		}
-		if err := tc.Done(); err != nil {
+		sp, err := optIntParam(tc)
+		if err != nil {
 			return nil, err
 		}
 		return func(c *script.Ctx, v script.Value) (script.Value, bool) {
@@ -544,4 +530,22 @@ func unescapeURIPart(s string) (script.Value, bool) {
 		i += 2
 	}
 	return script.Str(b.String()), true
+}
+
+// optIntParam reads the optional integer parameter of a transformation
+// ({s.prefixes[,n]}, {s.corehash[,size]}), nil when there is none, and
+// checks that nothing follows it.
+func optIntParam(tc *script.TransFixupCtx) (*script.TransParam, error) {
+	var p *script.TransParam
+	if tc.Spec.HasParams {
+		ip, err := tc.IntParam()
+		if err != nil {
+			return nil, err
+		}
+		p = &ip
+	}
+	if err := tc.Done(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }

@@ -49,17 +49,8 @@ func parseCreds(v string) (creds, error) {
 		s = strings.TrimLeft(s[eq+1:], " \t\r\n")
 		var val string
 		if strings.HasPrefix(s, "\"") {
-			j := 1
-			for ; j < len(s); j++ {
-				if s[j] == '\\' {
-					j++
-					continue
-				}
-				if s[j] == '"' {
-					break
-				}
-			}
-			if j >= len(s) {
+			j := sipmsg.QuotedEnd(s)
+			if j < 0 {
 				return cr, errBadCreds
 			}
 			val, s = s[1:j], s[j+1:]

@@ -372,32 +372,6 @@ func fixIsE164(uriUser bool) func(fc *script.FixupCtx) (script.Handler, error) {
 	}
 }
 
-func fixCmp(fn func(a, b string) int) func(fc *script.FixupCtx) (script.Handler, error) {
-	return func(fc *script.FixupCtx) (script.Handler, error) {
-		a, err := fc.Arg(0).Format()
-		if err != nil {
-			return nil, err
-		}
-		b, err := fc.Arg(1).Format()
-		if err != nil {
-			return nil, err
-		}
-		return func(c *script.Ctx) int { return fn(a.String(c), b.String(c)) }, nil
-	}
-}
-
-// kamCmpResult maps Kamailio's comparison (0 match, >0 no match, <0
-// error) to the function codes 1, -1, -2.
-func kamCmpResult(r int) int {
-	switch {
-	case r == 0:
-		return 1
-	case r > 0:
-		return -1
-	}
-	return -2
-}
-
 // cmpURI compares two URIs as RFC 3261 §19.1.4 says (Kamailio's cmp_uri):
 // scheme, user, password and port exactly, host case-insensitively, and
 // the parameters both have (case-insensitively); user, ttl, method and
@@ -467,19 +441,7 @@ func cmpHdrName(a, b string) int {
 		}
 		return -1
 	}
-	return kamCmpResult(kamICmp(a, b))
-}
-
-func kamICmp(a, b string) int {
-	switch {
-	case a == "" && b == "":
-		return 0
-	case a == "":
-		return -1
-	case b == "":
-		return 1
-	}
-	return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+	return script.CmpCode(script.CompareStr(a, b, true))
 }
 
 // is_gruu([uri]): 1 when the URI (the R-URI) has a "gr" parameter with a
@@ -559,7 +521,7 @@ func (m *Module) fixIsFirstHop(fc *script.FixupCtx) (script.Handler, error) {
 		}
 		var tp sipio.Transport
 		if u.Transport.Set {
-			tp = transportOf(u.Transport.Value)
+			tp = sipio.ParseTransport(u.Transport.Value)
 		}
 		port := 0
 		if u.HasPort {
@@ -576,34 +538,6 @@ func (m *Module) fixIsFirstHop(fc *script.FixupCtx) (script.Handler, error) {
 		}
 		return 1
 	}, nil
-}
-
-func transportOf(s string) sipio.Transport {
-	switch strings.ToLower(s) {
-	case "udp":
-		return sipio.UDP
-	case "tcp":
-		return sipio.TCP
-	case "tls":
-		return sipio.TLS
-	case "ws":
-		return sipio.WS
-	case "wss":
-		return sipio.WSS
-	case "sctp":
-		return sipio.SCTP
-	}
-	return 0
-}
-
-func fixStrCheck(fn func(s string) int) func(fc *script.FixupCtx) (script.Handler, error) {
-	return func(fc *script.FixupCtx) (script.Handler, error) {
-		f, err := fc.Arg(0).Format()
-		if err != nil {
-			return nil, err
-		}
-		return func(c *script.Ctx) int { return fn(f.String(c)) }, nil
-	}
 }
 
 // isTelNumber: digits with an optional leading '+' followed by 1-9.

@@ -7,65 +7,21 @@ import (
 	"github.com/sipht/sipht/internal/sipmsg"
 )
 
-// fixStr2 builds a function of two format-string arguments.
-func fixStr2(fn func(a, b string) int) func(fc *script.FixupCtx) (script.Handler, error) {
-	return func(fc *script.FixupCtx) (script.Handler, error) {
-		a, err := fc.Arg(0).Format()
-		if err != nil {
-			return nil, err
-		}
-		b, err := fc.Arg(1).Format()
-		if err != nil {
-			return nil, err
-		}
-		return func(c *script.Ctx) int { return fn(a.String(c), b.String(c)) }, nil
-	}
-}
-
-// cmpResult maps a comparison to Kamailio's codes: 1 equal, -1 greater,
-// -2 less.
-func cmpResult(r int) int {
-	switch {
-	case r == 0:
-		return 1
-	case r > 0:
-		return -1
-	}
-	return -2
-}
-
-// kamCmp is Kamailio's cmp_str: an empty string is less than any other.
-func kamCmp(a, b string, fold bool) int {
-	if a == "" && b == "" {
-		return 0
-	}
-	if a == "" {
-		return -1
-	}
-	if b == "" {
-		return 1
-	}
-	if fold {
-		return strings.Compare(strings.ToLower(a), strings.ToLower(b))
-	}
-	return strings.Compare(a, b)
-}
-
-func cmpStr(a, b string) int  { return cmpResult(kamCmp(a, b, false)) }
-func cmpIStr(a, b string) int { return cmpResult(kamCmp(a, b, true)) }
+func cmpStr(a, b string) int  { return script.CmpCode(script.CompareStr(a, b, false)) }
+func cmpIStr(a, b string) int { return script.CmpCode(script.CompareStr(a, b, true)) }
 
 func startsWith(s, prefix string) int {
 	if len(s) < len(prefix) {
 		return -1
 	}
-	return cmpResult(strings.Compare(s[:len(prefix)], prefix))
+	return script.CmpCode(strings.Compare(s[:len(prefix)], prefix))
 }
 
 func endsWith(s, suffix string) int {
 	if len(suffix) > len(s) {
 		return -1
 	}
-	return cmpResult(strings.Compare(s[len(s)-len(suffix):], suffix))
+	return script.CmpCode(strings.Compare(s[len(s)-len(suffix):], suffix))
 }
 
 // strFind returns the 1-based position of needle in s, or -1.

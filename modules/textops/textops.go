@@ -107,12 +107,12 @@ func (m *Module) funcs() []script.Func {
 		{Name: "is_privacy", MinArgs: 1, MaxArgs: 1, Fixup: m.fixIsPrivacy},
 
 		// strings
-		{Name: "cmp_str", MinArgs: 2, MaxArgs: 2, Fixup: fixStr2(cmpStr)},
-		{Name: "cmp_istr", MinArgs: 2, MaxArgs: 2, Fixup: fixStr2(cmpIStr)},
-		{Name: "starts_with", MinArgs: 2, MaxArgs: 2, Fixup: fixStr2(startsWith)},
-		{Name: "ends_with", MinArgs: 2, MaxArgs: 2, Fixup: fixStr2(endsWith)},
-		{Name: "str_find", MinArgs: 2, MaxArgs: 2, Fixup: fixStr2(strFind)},
-		{Name: "str_ifind", MinArgs: 2, MaxArgs: 2, Fixup: fixStr2(strIFind)},
+		{Name: "cmp_str", MinArgs: 2, MaxArgs: 2, Fixup: script.StrFunc2(cmpStr)},
+		{Name: "cmp_istr", MinArgs: 2, MaxArgs: 2, Fixup: script.StrFunc2(cmpIStr)},
+		{Name: "starts_with", MinArgs: 2, MaxArgs: 2, Fixup: script.StrFunc2(startsWith)},
+		{Name: "ends_with", MinArgs: 2, MaxArgs: 2, Fixup: script.StrFunc2(endsWith)},
+		{Name: "str_find", MinArgs: 2, MaxArgs: 2, Fixup: script.StrFunc2(strFind)},
+		{Name: "str_ifind", MinArgs: 2, MaxArgs: 2, Fixup: script.StrFunc2(strIFind)},
 		{Name: "search_str", MinArgs: 2, MaxArgs: 2, Fixup: fixSearchStr},
 		{Name: "regex_substring", MinArgs: 5, MaxArgs: 5, Fixup: fixRegexSubstring,
 			Routes: reqFailBranch | script.OnReplyRoute | script.ReplyRoute},

@@ -113,20 +113,37 @@ func (m *Module) rpcDump(c *rpc.Call) {
 	}
 }
 
-func (m *Module) rpcLookup(c *rpc.Call) {
-	var table, aor string
-	if n, _ := c.Scan("*SS", &table, &aor); n != 2 {
-		c.Fault(500, "Not enough parameters (table and AOR to lookup)")
-		return
-	}
+// rpcRecord finds the domain table and the record key of the ul.* RPC
+// arguments table and aor; on an error it answers the fault and returns
+// false.
+func (m *Module) rpcRecord(c *rpc.Call, table, aor string) (*Domain, string, bool) {
 	d := m.Domain(table)
 	if d == nil {
 		c.Fault(500, "Domain table not found")
-		return
+		return nil, "", false
 	}
 	key, err := m.FixAOR(aor)
 	if err != nil {
 		c.Fault(500, "Domain missing in AOR")
+		return nil, "", false
+	}
+	return d, key, true
+}
+
+// rpcAOR reads the two arguments (table, AOR) of ul.lookup and ul.rm
+// and finds them as rpcRecord does.
+func (m *Module) rpcAOR(c *rpc.Call) (*Domain, string, bool) {
+	var table, aor string
+	if n, _ := c.Scan("*SS", &table, &aor); n != 2 {
+		c.Fault(500, "Not enough parameters (table and AOR to lookup)")
+		return nil, "", false
+	}
+	return m.rpcRecord(c, table, aor)
+}
+
+func (m *Module) rpcLookup(c *rpc.Call) {
+	d, key, ok := m.rpcAOR(c)
+	if !ok {
 		return
 	}
 	now := m.now()
@@ -160,19 +177,8 @@ func (m *Module) rpcLookup(c *rpc.Call) {
 }
 
 func (m *Module) rpcRm(c *rpc.Call) {
-	var table, aor string
-	if n, _ := c.Scan("*SS", &table, &aor); n != 2 {
-		c.Fault(500, "Not enough parameters (table and AOR to lookup)")
-		return
-	}
-	d := m.Domain(table)
-	if d == nil {
-		c.Fault(500, "Domain table not found")
-		return
-	}
-	key, err := m.FixAOR(aor)
-	if err != nil {
-		c.Fault(500, "Domain missing in AOR")
+	d, key, ok := m.rpcAOR(c)
+	if !ok {
 		return
 	}
 	d.With(key, func(t *Txn) { t.DeleteRecord() })
@@ -184,14 +190,8 @@ func (m *Module) rpcRmContact(c *rpc.Call) {
 		c.Fault(500, "Not enough parameters (table, AOR and contact)")
 		return
 	}
-	d := m.Domain(table)
-	if d == nil {
-		c.Fault(500, "Domain table not found")
-		return
-	}
-	key, err := m.FixAOR(aor)
-	if err != nil {
-		c.Fault(500, "Domain missing in AOR")
+	d, key, ok := m.rpcRecord(c, table, aor)
+	if !ok {
 		return
 	}
 	d.With(key, func(t *Txn) {
@@ -221,14 +221,8 @@ func (m *Module) rpcAdd(c *rpc.Call) {
 		c.Fault(500, "Not enough parameters or wrong format")
 		return
 	}
-	d := m.Domain(table)
-	if d == nil {
-		c.Fault(500, "Domain table not found")
-		return
-	}
-	key, err := m.FixAOR(aor)
-	if err != nil {
-		c.Fault(500, "Domain missing in AOR")
+	d, key, ok := m.rpcRecord(c, table, aor)
+	if !ok {
 		return
 	}
 	now := m.now()

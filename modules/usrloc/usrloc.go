@@ -80,25 +80,21 @@ func New() *Module {
 	}
 }
 
-func intP(name string, dst *int64, doc string) module.Param {
-	return module.Param{Name: name, Kind: module.ParamInt, Doc: doc, Set: func(v module.Value) error { *dst = v.Int; return nil }}
-}
-
 // Params lists the usrloc modparams sipht uses, plus the database and
 // keepalive ones Kamailio configs set, accepted with no effect in db_mode 0.
 func (m *Module) Params() []module.Param {
 	ps := []module.Param{
 		{Name: "db_url", Kind: module.ParamStr, Doc: "database (not used in db_mode 0)",
 			Set: func(v module.Value) error { m.dbURL = v.Str; return nil }},
-		intP("db_mode", &m.dbMode, "0: memory only (the only mode sipht supports)"),
-		intP("use_domain", &m.useDomain, "1: the AoR is user@domain"),
-		intP("timer_interval", &m.timerInterval, "seconds between expiry sweeps (60)"),
-		intP("nat_bflag", &m.natBFlag, "branch flag marking NATed contacts"),
-		intP("matching_mode", &m.matchingMode, "0 contact, 1 contact+Call-ID, 2 contact+Path, 3 Call-ID"),
-		intP("cseq_delay", &m.cseqDelay, "seconds a same-CSeq REGISTER counts as a retransmission (20)"),
-		intP("desc_time_order", &m.descTimeOrder, "1: newest contact first instead of by q"),
-		intP("hash_size", &m.hashSize, "log2 of the hash slots per table (10)"),
-		intP("case_sensitive", &m.caseSensitive, "accepted (AoRs are lower-cased by registrar)"),
+		module.IntParam("db_mode", &m.dbMode, "0: memory only (the only mode sipht supports)"),
+		module.IntParam("use_domain", &m.useDomain, "1: the AoR is user@domain"),
+		module.IntParam("timer_interval", &m.timerInterval, "seconds between expiry sweeps (60)"),
+		module.IntParam("nat_bflag", &m.natBFlag, "branch flag marking NATed contacts"),
+		module.IntParam("matching_mode", &m.matchingMode, "0 contact, 1 contact+Call-ID, 2 contact+Path, 3 Call-ID"),
+		module.IntParam("cseq_delay", &m.cseqDelay, "seconds a same-CSeq REGISTER counts as a retransmission (20)"),
+		module.IntParam("desc_time_order", &m.descTimeOrder, "1: newest contact first instead of by q"),
+		module.IntParam("hash_size", &m.hashSize, "log2 of the hash slots per table (10)"),
+		module.IntParam("case_sensitive", &m.caseSensitive, "accepted (AoRs are lower-cased by registrar)"),
 		{Name: "preload", Kind: module.ParamStr, Multi: true, Doc: "table to create at start",
 			Set: func(v module.Value) error { m.preload = append(m.preload, v.Str); return nil }},
 	}

@@ -338,28 +338,6 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// deadlineWriter refreshes the write deadline before every write, so a
-// slow but progressing client keeps going and a stalled one times out.
-type deadlineWriter struct {
-	c net.Conn
-	d time.Duration
-}
-
-func (w deadlineWriter) Write(p []byte) (int, error) {
-	total := 0
-	for len(p) > 0 {
-		n := min(len(p), 64<<10)
-		w.c.SetWriteDeadline(time.Now().Add(w.d))
-		m, err := w.c.Write(p[:n])
-		total += m
-		if err != nil {
-			return total, err
-		}
-		p = p[n:]
-	}
-	return total, nil
-}
-
 func (s *Server) serveConn(c net.Conn) {
 	defer func() {
 		s.mu.Lock()
@@ -370,7 +348,7 @@ func (s *Server) serveConn(c net.Conn) {
 		s.wg.Done()
 	}()
 	br := bufio.NewReaderSize(c, 4096)
-	out := deadlineWriter{c, s.opts.WriteTimeout}
+	out := spool.DeadlineWriter{W: c, Timeout: s.opts.WriteTimeout}
 	var body []byte
 	for {
 		c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))

@@ -17,9 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipht/sipht/internal/kamjson"
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/binrpc"
-	"github.com/sipht/sipht/internal/rpc/jsonrpc"
 )
 
 // Exit statuses.
@@ -277,7 +277,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		b := []byte("{\n\t\"code\":\t")
 		b = strconv.AppendInt(b, int64(f.Code), 10)
 		b = append(b, ",\n\t\"message\":\t"...)
-		b = append(jsonrpc.AppendString(b, f.Message), "\n}\n"...)
+		b = append(kamjson.AppendString(b, f.Message), "\n}\n"...)
 		out.Write(b)
 		status = ExitFault
 	case rep.IsFault():

@@ -271,28 +271,6 @@ func (s *FIFOServer) reply(name string, sp *spool.Buffer) error {
 	case fsys.Ino != lsys.Ino || fsys.Dev != lsys.Dev:
 		return fmt.Errorf("%s changed while opening it", path)
 	}
-	_, err = sp.WriteTo(fileDeadlineWriter{f, s.opts.WriteTimeout})
+	_, err = sp.WriteTo(spool.DeadlineWriter{W: f, Timeout: s.opts.WriteTimeout})
 	return err
-}
-
-// fileDeadlineWriter refreshes the write deadline before each chunk: a
-// reader that keeps reading keeps the reply going, one that stops times out.
-type fileDeadlineWriter struct {
-	f *os.File
-	d time.Duration
-}
-
-func (w fileDeadlineWriter) Write(p []byte) (int, error) {
-	total := 0
-	for len(p) > 0 {
-		n := min(len(p), 64<<10)
-		w.f.SetWriteDeadline(time.Now().Add(w.d))
-		m, err := w.f.Write(p[:n])
-		total += m
-		if err != nil {
-			return total, err
-		}
-		p = p[n:]
-	}
-	return total, nil
 }

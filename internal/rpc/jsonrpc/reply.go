@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/sipht/sipht/internal/kamjson"
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/spool"
 )
@@ -39,7 +40,7 @@ func (s spoolSink) Discard() bool { s.Reset(); return true }
 func appendID(b []byte, id ID) []byte {
 	switch id.Kind {
 	case IDString:
-		return AppendString(b, id.S)
+		return kamjson.AppendString(b, id.S)
 	case IDNull:
 		return append(b, "null"...)
 	default:
@@ -89,13 +90,13 @@ func AppendFaultReply(b []byte, pretty bool, id ID, code int, msg string) []byte
 		b = append(b, "{\n\t\"jsonrpc\":\t\"2.0\",\n\t\"error\":\t{\n\t\t\"code\":\t"...)
 		b = AppendNumber(b, float64(code))
 		b = append(b, ",\n\t\t\"message\":\t"...)
-		b = AppendString(b, msg)
+		b = kamjson.AppendString(b, msg)
 		b = append(b, "\n\t}"...)
 	} else {
 		b = append(b, `{"jsonrpc":"2.0","error":{"code":`...)
 		b = AppendNumber(b, float64(code))
 		b = append(b, `,"message":`...)
-		b = AppendString(b, msg)
+		b = kamjson.AppendString(b, msg)
 		b = append(b, '}')
 	}
 	return appendSuffix(b, pretty, id)

@@ -138,41 +138,11 @@ func ParseRequest(data []byte, lim Limits) (*Request, error) {
 		p.skipWS()
 		switch strings.ToLower(key) {
 		case "jsonrpc":
-			if seenVersion {
-				err = p.skipValue(1)
-				break
-			}
-			seenVersion = true
-			if p.peek() == '"' {
-				req.Version, err = p.parseString()
-				req.HasVersion = err == nil
-			} else {
-				err = p.skipValue(1)
-			}
+			err = p.stringMember(&seenVersion, &req.Version, &req.HasVersion)
 		case "method":
-			if seenMethod {
-				err = p.skipValue(1)
-				break
-			}
-			seenMethod = true
-			if p.peek() == '"' {
-				req.Method, err = p.parseString()
-				req.HasMethod = err == nil
-			} else {
-				err = p.skipValue(1)
-			}
+			err = p.stringMember(&seenMethod, &req.Method, &req.HasMethod)
 		case "reply_name":
-			if seenReply {
-				err = p.skipValue(1)
-				break
-			}
-			seenReply = true
-			if p.peek() == '"' {
-				req.ReplyName, err = p.parseString()
-				req.HasReplyName = err == nil
-			} else {
-				err = p.skipValue(1)
-			}
+			err = p.stringMember(&seenReply, &req.ReplyName, &req.HasReplyName)
 		case "id":
 			if seenID {
 				err = p.skipValue(1)
@@ -204,6 +174,23 @@ func ParseRequest(data []byte, lim Limits) (*Request, error) {
 		}
 		return nil, p.errf("expected ',' or '}'")
 	}
+}
+
+// stringMember reads the value of a member that should be a string: the
+// first occurrence (*seen false) sets *dst, and *has when it is a valid
+// string; a later occurrence, or a value of another type, is skipped.
+func (p *parser) stringMember(seen *bool, dst *string, has *bool) error {
+	if *seen {
+		return p.skipValue(1)
+	}
+	*seen = true
+	if p.peek() != '"' {
+		return p.skipValue(1)
+	}
+	var err error
+	*dst, err = p.parseString()
+	*has = err == nil
+	return err
 }
 
 func (p *parser) errf(format string, a ...any) error {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sipht/sipht/internal/kamjson"
 	"github.com/sipht/sipht/internal/rpc"
 )
 
@@ -33,43 +34,6 @@ func AppendNumber(dst []byte, d float64) []byte {
 	return strconv.AppendFloat(dst, d, 'f', 6, 64)
 }
 
-// AppendString appends s as a JSON string escaped as cJSON escapes it:
-// quote, backslash and control characters; other bytes (UTF-8 or not) are
-// copied unchanged.
-func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c > 31 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			const hex = "0123456789abcdef"
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
 // AppendScalar appends the JSON form of a reply value (Kamailio's
 // jsonrpc_print_value): numbers, true/false for "b", a
 // "YYYYMMDDTHH:MM:SS" UTC string for "t", null for a NULL string.
@@ -85,11 +49,11 @@ func AppendScalar(dst []byte, v rpc.Value) []byte {
 		}
 		return append(dst, "false"...)
 	case rpc.KindTime:
-		return AppendString(dst, time.Unix(v.I, 0).UTC().Format("20060102T15:04:05"))
+		return kamjson.AppendString(dst, time.Unix(v.I, 0).UTC().Format("20060102T15:04:05"))
 	case rpc.KindNull:
 		return append(dst, "null"...)
 	default:
-		return AppendString(dst, v.S)
+		return kamjson.AppendString(dst, v.S)
 	}
 }
 
@@ -155,13 +119,13 @@ func (vw *ValueWriter) prefix(b []byte, named bool, name string, base int) ([]by
 				b = append(b, ',', '\n')
 			}
 			b = vw.tabs(b, d)
-			b = AppendString(b, name)
+			b = kamjson.AppendString(b, name)
 			b = append(b, ':', '\t')
 		} else {
 			if f.count > 1 {
 				b = append(b, ',')
 			}
-			b = AppendString(b, name)
+			b = kamjson.AppendString(b, name)
 			b = append(b, ':')
 		}
 		return b, d, false
@@ -181,7 +145,7 @@ func (vw *ValueWriter) prefix(b []byte, named bool, name string, base int) ([]by
 		b = append(b, '\n')
 		b = vw.tabs(b, d+1)
 	}
-	b = AppendString(b, name)
+	b = kamjson.AppendString(b, name)
 	b = append(b, ':')
 	if vw.pretty {
 		b = append(b, '\t')
@@ -206,7 +170,7 @@ func (vw *ValueWriter) Value(named bool, name string, v rpc.Value, base int) err
 		if _, err := vw.w.Write(b); err != nil {
 			return err
 		}
-		b = AppendString(vw.tmp[:0], v.S)
+		b = kamjson.AppendString(vw.tmp[:0], v.S)
 		if wrapped {
 			b = vw.closeWrapper(b, d-1)
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // ErrTooBig is returned by Write when the buffer would exceed its maximum.
@@ -153,4 +154,33 @@ func (b *Buffer) Close() error {
 		return err
 	}
 	return nil
+}
+
+// DeadlineWriter writes to W in chunks of at most 64 KiB and moves W's
+// write deadline Timeout ahead before each chunk, so that a reader that
+// keeps reading keeps a long reply going and one that stops times out.
+// It is what Buffer.WriteTo writes to when the reader is a connection or
+// a FIFO.
+type DeadlineWriter struct {
+	W interface {
+		io.Writer
+		SetWriteDeadline(time.Time) error
+	}
+	Timeout time.Duration
+}
+
+// Write writes p chunk by chunk, each with a fresh deadline.
+func (w DeadlineWriter) Write(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		n := min(len(p), 64<<10)
+		w.W.SetWriteDeadline(time.Now().Add(w.Timeout))
+		m, err := w.W.Write(p[:n])
+		total += m
+		if err != nil {
+			return total, err
+		}
+		p = p[n:]
+	}
+	return total, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	ht "github.com/sipht/sipht/htable"
+	"github.com/sipht/sipht/internal/kamjson"
 )
 
 // The bodies sipht writes for Kamailio nodes are the payloads captured
@@ -48,7 +49,7 @@ func TestKamailioPayloadsMatchCapture(t *testing.T) {
 // control characters only; UTF-8 and even invalid bytes pass unchanged.
 func TestJSONStrings(t *testing.T) {
 	in := "a\"b\\c\bd\fe\nf\rg\th\x01i\x1fj/é\xff"
-	got := string(appendJSONString(nil, in))
+	got := string(kamjson.AppendString(nil, in))
 	want := `"a\"b\\c\bd\fe\nf\rg\th\u0001i\u001fj/é` + "\xff" + `"`
 	if got != want {
 		t.Fatalf("got %q want %q", got, want)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	ht "github.com/sipht/sipht/htable"
+	"github.com/sipht/sipht/internal/kamjson"
 )
 
 // The sipht extension channel carries JSON bodies of this shape:
@@ -97,9 +98,9 @@ func (w *extWriter) begin(op, table string) {
 	}
 	w.n++
 	w.buf = append(w.buf, `{"o":`...)
-	w.buf = appendJSONString(w.buf, op)
+	w.buf = kamjson.AppendString(w.buf, op)
 	w.buf = append(w.buf, `,"t":`...)
-	w.buf = appendJSONString(w.buf, table)
+	w.buf = kamjson.AppendString(w.buf, table)
 }
 
 // full reports whether the body should be sent before adding more.
@@ -109,7 +110,7 @@ func (w *extWriter) state(table, key string, s *keyState) {
 	w.begin("s", table)
 	b := w.buf
 	b = append(b, `,"k":`...)
-	b = appendJSONString(b, key)
+	b = kamjson.AppendString(b, key)
 	if !s.ver.isZero() {
 		b = append(b, `,"v":`...)
 		b = w.ver(b, s.ver)
@@ -118,7 +119,7 @@ func (w *extWriter) state(table, key string, s *keyState) {
 		b = append(b, `,"d":1`...)
 	} else if s.base.IsStr() {
 		b = append(b, `,"y":2,"s":`...)
-		b = appendJSONString(b, s.base.Str())
+		b = kamjson.AppendString(b, s.base.Str())
 	} else {
 		b = append(b, `,"y":0,"i":`...)
 		b = strconv.AppendInt(b, s.base.Int(), 10)
@@ -160,9 +161,9 @@ func (w *extWriter) resetRec(table string, v version) {
 func (w *extWriter) rm(table string, m ht.Match, v version) {
 	w.begin("rm", table)
 	b := append(w.buf, `,"m":`...)
-	b = appendJSONString(b, m.Op.String())
+	b = kamjson.AppendString(b, m.Op.String())
 	b = append(b, `,"s":`...)
-	b = appendJSONString(b, m.Pattern)
+	b = kamjson.AppendString(b, m.Pattern)
 	if m.Values {
 		b = append(b, `,"w":1`...)
 	}
@@ -203,7 +204,7 @@ func (w *extWriter) body() []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, w.ids.name(n))
+		b = kamjson.AppendString(b, w.ids.name(n))
 	}
 	b = append(b, `]}`...)
 	out := append([]byte(nil), b...)

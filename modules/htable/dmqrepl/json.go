@@ -411,39 +411,6 @@ func (v jval) firstMember() string {
 // ---------------------------------------------------------------------
 // Writing
 
-// appendJSONString appends s as srjson prints a string.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c > 31 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\f':
-			b = append(b, '\\', 'f')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			const hex = "0123456789abcdef"
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 // appendJSONInt appends an integer (srjson prints integral numbers with
 // %d, or %.0f beyond 32 bits: both are the decimal digits).
 func appendJSONInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }

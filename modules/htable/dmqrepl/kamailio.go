@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	ht "github.com/sipht/sipht/htable"
+	"github.com/sipht/sipht/internal/kamjson"
 )
 
 // Kamailio's htable DMQ action codes (ht_dmq.h).
@@ -251,7 +252,7 @@ func appendHead(b []byte, act int, table string) []byte {
 	b = append(b, `{"action":`...)
 	b = appendJSONInt(b, int64(act))
 	b = append(b, `,"htname":`...)
-	return appendJSONString(b, table)
+	return kamjson.AppendString(b, table)
 }
 
 // appendSetCell: {"action":2,"htname":..,"cname":..,"type":2,"strval":..,"mode":1}
@@ -259,7 +260,7 @@ func appendHead(b []byte, act int, table string) []byte {
 func appendSetCell(b []byte, table, key string, v ht.Value) []byte {
 	b = appendHead(b, ActSetCell, table)
 	b = append(b, `,"cname":`...)
-	b = appendJSONString(b, key)
+	b = kamjson.AppendString(b, key)
 	b = appendTypedValue(b, v)
 	return append(b, `,"mode":1}`...)
 }
@@ -267,7 +268,7 @@ func appendSetCell(b []byte, table, key string, v ht.Value) []byte {
 func appendTypedValue(b []byte, v ht.Value) []byte {
 	if v.IsStr() {
 		b = append(b, `,"type":2,"strval":`...)
-		return appendJSONString(b, v.Str())
+		return kamjson.AppendString(b, v.Str())
 	}
 	b = append(b, `,"type":0,"intval":`...)
 	return appendJSONInt(b, v.Int())
@@ -277,7 +278,7 @@ func appendTypedValue(b []byte, v ht.Value) []byte {
 func appendSetExpire(b []byte, table, key string, ttl int64) []byte {
 	b = appendHead(b, ActSetCellExpire, table)
 	b = append(b, `,"cname":`...)
-	b = appendJSONString(b, key)
+	b = kamjson.AppendString(b, key)
 	b = append(b, `,"type":0,"intval":`...)
 	b = appendJSONInt(b, ttl)
 	return append(b, `,"mode":0}`...)
@@ -287,7 +288,7 @@ func appendSetExpire(b []byte, table, key string, ttl int64) []byte {
 func appendDelCell(b []byte, table, key string) []byte {
 	b = appendHead(b, ActDelCell, table)
 	b = append(b, `,"cname":`...)
-	b = appendJSONString(b, key)
+	b = kamjson.AppendString(b, key)
 	return append(b, `,"mode":0}`...)
 }
 
@@ -295,7 +296,7 @@ func appendDelCell(b []byte, table, key string) []byte {
 func appendRm(b []byte, act int, table, pattern string, values bool) []byte {
 	b = appendHead(b, act, table)
 	b = append(b, `,"type":2,"strval":`...)
-	b = appendJSONString(b, pattern)
+	b = kamjson.AppendString(b, pattern)
 	if values {
 		return append(b, `,"mode":1}`...)
 	}
@@ -309,7 +310,7 @@ func appendSync(b []byte, table string) []byte {
 		return append(b, `{"action":1}`...)
 	}
 	b = append(b, `{"action":1,"htname":`...)
-	b = appendJSONString(b, table)
+	b = kamjson.AppendString(b, table)
 	return append(b, '}')
 }
 
@@ -317,9 +318,9 @@ func appendSync(b []byte, table string) []byte {
 // {"htname":..,"cname":..,"type":0,"intval":n,"expire":e}.
 func appendCell(b []byte, table string, it *ht.Item) []byte {
 	b = append(b, `{"htname":`...)
-	b = appendJSONString(b, table)
+	b = kamjson.AppendString(b, table)
 	b = append(b, `,"cname":`...)
-	b = appendJSONString(b, it.Key)
+	b = kamjson.AppendString(b, it.Key)
 	b = appendTypedValue(b, it.Value)
 	b = append(b, `,"expire":`...)
 	b = appendJSONInt(b, it.Expire)
