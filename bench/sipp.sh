@@ -22,6 +22,8 @@
 #   -r "1000 5000 10000 20000"  rates in requests/s (default)
 #   -d SECONDS               duration of each rate step (default 5)
 #   -c CONFIG                config file (default examples/seed.cfg)
+#   -D NAME=VALUE            one more -A define for the server (repeatable),
+#                            e.g. -D 'AUTHCOUNT_HTABLE="AuthCount=>size=12;initval=0;autoexpire=360;dbtable=htable;dbmode=2"'
 #   -k                       keep the work directory (logs, sipp files)
 #
 # The server runs in a temporary directory with a fresh SQLite database in
@@ -40,13 +42,15 @@ rates="1000 5000 10000 20000"
 duration=5
 config="$root/examples/seed.cfg"
 keep=0
-while getopts "s:p:r:d:c:kh" opt; do
+defines=()
+while getopts "s:p:r:d:c:D:kh" opt; do
 	case $opt in
 	s) servers=$OPTARG ;;
 	p) paths=$OPTARG ;;
 	r) rates=$OPTARG ;;
 	d) duration=$OPTARG ;;
 	c) config=$(cd "$(dirname "$OPTARG")" && pwd)/$(basename "$OPTARG") ;;
+	D) defines+=(-A "$OPTARG") ;;
 	k) keep=1 ;;
 	h | *)
 		sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -138,7 +142,7 @@ start_server() { # kind
 	args=()
 	if [[ $kind == kamailio ]]; then bin=$kamailio_bin; args+=(-DD); else bin=$SIPHT_BIN; fi
 	args+=(-f "$config" -A LISTEN_IP=127.0.0.1 -A "SIP_PORT=$sip_port" -A "HTTP_PORT=$http_port"
-		-A AUTH_MAX_FAILURES=1000000000)
+		-A AUTH_MAX_FAILURES=1000000000 "${defines[@]}")
 	# setsid: the server leads its own process group (for CPU accounting
 	# and for stopping every worker)
 	(cd "$dir" && exec setsid "$bin" "${args[@]}" >"$dir/server.log" 2>&1) &
