@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/sipht/sipht/internal/db"
 	"github.com/sipht/sipht/internal/db/dbtest"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // Benchmarks of whole-table load and save (1,000,000 rows by default):
@@ -218,8 +218,8 @@ modparam("htable", "fetch_rows", 1000)
 modparam("htable", "htable", "h=>size=16;dbtable=htable;dbmode=1;")`, 2048, 1536, 30*time.Minute)
 		want := "all: " + strconv.Itoa(n)
 		for {
-			out, _ := exec.Command(k.kamcmd, "-s", k.ctl, "htable.stats").CombinedOutput()
-			if strings.Contains(string(out), want) {
+			out, _ := kamailio.Kamcmd(b, k.ctl, "htable.stats")
+			if strings.Contains(out, want) {
 				break
 			}
 			if time.Since(start) > 30*time.Minute {

@@ -2,7 +2,6 @@ package db_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/sipht/sipht/internal/db"
 	"github.com/sipht/sipht/internal/db/dbtest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // content reads the table as key -> "s:value" / "i:value" [+ "@expires"].
@@ -171,12 +171,11 @@ func TestWriterOverflowFullSave(t *testing.T) {
 				}
 			}
 		}
-		var logs bytes.Buffer
-		var lmu sync.Mutex
+		var logs testutil.Buffer
 		var needed atomic.Int32
 		w := newWriter(t, b.DB, db.WriterOptions{Interval: time.Hour, MaxPending: 10, Source: source,
 			OnNeedFullSave: func() { needed.Add(1) },
-			Logger:         slog.New(slog.NewTextHandler(lockedWriter{&lmu, &logs}, nil))})
+			Logger:         slog.New(slog.NewTextHandler(&logs, nil))})
 		set := func(k, v string) {
 			mu.Lock()
 			mem[k] = v
@@ -190,11 +189,9 @@ func TestWriterOverflowFullSave(t *testing.T) {
 		if !st.NeedsFullSave || st.Overflows != 1 || st.Pending != 0 || st.Dropped != 90 {
 			t.Fatalf("stats %+v", st)
 		}
-		lmu.Lock()
-		if !strings.Contains(logs.String(), "queue overflow") {
-			t.Errorf("no overflow log: %s", logs.String())
+		if l := logs.String(); !strings.Contains(l, "queue overflow") {
+			t.Errorf("no overflow log: %s", l)
 		}
-		lmu.Unlock()
 		flush(t, w)
 		if got := content(t, b.DB, "htable"); len(got) != 100 {
 			t.Errorf("after full save: %d rows", len(got))
@@ -210,17 +207,6 @@ func TestWriterOverflowFullSave(t *testing.T) {
 			t.Errorf("after resume: %d rows, k1=%s", len(got), got["k1"])
 		}
 	})
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // proxy is a TCP relay the test can cut and restore, to make a database
@@ -317,10 +303,9 @@ func TestWriterServerGoesAway(t *testing.T) {
 			if _, err := d.Init(ctx, db.HTable("htable")); err != nil {
 				t.Fatal(err)
 			}
-			var logs bytes.Buffer
-			var lmu sync.Mutex
+			var logs testutil.Buffer
 			w := newWriter(t, d, db.WriterOptions{Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-				Logger: slog.New(slog.NewTextHandler(lockedWriter{&lmu, &logs}, nil))})
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			w.SetString("before", "1", 0)
 			flush(t, w)
 
@@ -350,9 +335,7 @@ func TestWriterServerGoesAway(t *testing.T) {
 			if len(got) != 101 || got["k7"] != "i:907" || got["before"] != "s:1" {
 				t.Errorf("after recovery: %d rows, k7=%s", len(got), got["k7"])
 			}
-			lmu.Lock()
 			l := logs.String()
-			lmu.Unlock()
 			if strings.Count(l, "database write failed") != 1 || !strings.Contains(l, "work again") {
 				t.Errorf("logs:\n%s", l)
 			}

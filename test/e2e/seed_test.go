@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // caseRun is the state of one test case against one running server.
@@ -34,7 +37,7 @@ func (r *caseRun) namedPort(name, ip string) int {
 	if p, ok := r.ports[name]; ok {
 		return p
 	}
-	p := freeUDPPort(r.t, ip)
+	p := testutil.FreeUDPPort(r.t, ip)
 	r.ports[name] = p
 	r.tr.namePort(p, name+"-port")
 	return p
@@ -47,7 +50,7 @@ func (r *caseRun) sipStep(run sippRun, portName string, want []int) sippResult {
 	if portName != "" {
 		run.srcPort = r.namedPort(portName, run.srcIP)
 	} else {
-		run.srcPort = freeUDPPort(r.t, run.srcIP)
+		run.srcPort = testutil.FreeUDPPort(r.t, run.srcIP)
 		r.tr.namePort(run.srcPort, "ua-port")
 	}
 	run.target = r.srv.sipAddr()
@@ -450,7 +453,7 @@ func runSeedCases(t *testing.T, kind serverKind, bin, config string, cases []see
 // -update records from it). It is the proof that the goldens are what
 // Kamailio does, and that the seed config runs unmodified on Kamailio.
 func TestSeedKamailioOracle(t *testing.T) {
-	runSeedCases(t, kamailioServer, kamailioBin(t), "seed", seedCases)
+	runSeedCases(t, kamailioServer, kamailio.Binary(t), "seed", seedCases)
 }
 
 // TestSeedSipht runs the same scenarios against the sipht binary and
@@ -464,7 +467,7 @@ func TestSeedSipht(t *testing.T) {
 // TestAntifloodKamailioOracle is TestSeedKamailioOracle for
 // examples/antiflood.cfg.
 func TestAntifloodKamailioOracle(t *testing.T) {
-	runSeedCases(t, kamailioServer, kamailioBin(t), "antiflood", antifloodCases)
+	runSeedCases(t, kamailioServer, kamailio.Binary(t), "antiflood", antifloodCases)
 }
 
 // TestAntifloodSipht is TestSeedSipht for examples/antiflood.cfg.
