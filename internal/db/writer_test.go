@@ -343,24 +343,33 @@ func TestWriterServerGoesAway(t *testing.T) {
 	}
 }
 
-// SQLite locked by another process: writes wait busy_timeout, fail, and
-// succeed once the lock is gone; producers never block meanwhile.
-func TestWriterSQLiteLocked(t *testing.T) {
-	dir := t.TempDir()
-	u := "sqlite://" + filepath.Join(dir, "h.db") + "?busy_timeout=20"
+// lockableSQLite opens a new SQLite database holding the htable table
+// twice: d for the code under test and other to take the write lock, which
+// d's writes wait busyMS milliseconds for. Both are closed when the test
+// ends.
+func lockableSQLite(t *testing.T, busyMS int) (d, other *db.DB) {
+	t.Helper()
+	u := "sqlite://" + filepath.Join(t.TempDir(), "h.db") + "?busy_timeout=" + strconv.Itoa(busyMS)
 	d, err := db.Open(context.Background(), u, db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	if _, err := d.Init(context.Background(), db.HTable("htable")); err != nil {
 		t.Fatal(err)
 	}
-	other, err := db.Open(context.Background(), u, db.Options{})
+	other, err = db.Open(context.Background(), u, db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	t.Cleanup(func() { other.Close() })
+	return d, other
+}
+
+// SQLite locked by another process: writes wait busy_timeout, fail, and
+// succeed once the lock is gone; producers never block meanwhile.
+func TestWriterSQLiteLocked(t *testing.T) {
+	d, other := lockableSQLite(t, 20)
 	w := newWriter(t, d, db.WriterOptions{Interval: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	tx, err := other.SQL().Begin() // BEGIN IMMEDIATE: holds the write lock
 	if err != nil {
@@ -575,22 +584,8 @@ func writerChild() {
 // A failed batch is re-queued in front of newer changes, keeping order
 // with pattern deletes and truncates.
 func TestWriterRequeueKeepsOrder(t *testing.T) {
-	dir := t.TempDir()
-	u := "sqlite://" + filepath.Join(dir, "h.db") + "?busy_timeout=10"
-	d, err := db.Open(context.Background(), u, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := d.Init(context.Background(), db.HTable("htable")); err != nil {
-		t.Fatal(err)
-	}
+	d, other := lockableSQLite(t, 10)
 	d.SQL().Exec("INSERT INTO htable (key_name, value_type, key_value) VALUES ('old-a', 0, 'x'), ('old-b', 0, 'y')")
-	other, err := db.Open(context.Background(), u, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
 	w := newWriter(t, d, db.WriterOptions{Interval: time.Hour})
 	lock := func() func() {
 		tx, err := other.SQL().Begin()
