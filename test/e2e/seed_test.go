@@ -129,20 +129,8 @@ func optionsStep(src string, want []int) step {
 // messageStep: MESSAGE from src to user@server, From fromUser@fromDomain
 // (fromDomain "" means the server's own address, i.e. a local user).
 func messageStep(src, user, fromUser, fromDomain string, want []int) step {
-	return step{
-		title: fmt.Sprintf("MESSAGE to %s from %s@%s, sent from %s", user, fromUser, orServer(fromDomain), src),
-		run: func(r *caseRun) {
-			d := fromDomain
-			if d == "" {
-				d = r.srv.sipAddr()
-			}
-			r.sipStep(sippRun{
-				scenario: "message.xml",
-				srcIP:    src,
-				args:     []string{"-s", user, "-key", "from_user", fromUser, "-key", "from_domain", d},
-			}, "", want)
-		},
-	}
+	return fromStep("message.xml", fmt.Sprintf("MESSAGE to %s from %s@%s, sent from %s", user, fromUser, orServer(fromDomain), src),
+		src, user, fromUser, fromDomain, want)
 }
 
 func orServer(d string) string {
@@ -155,15 +143,22 @@ func orServer(d string) string {
 // inviteStep: an INVITE from src that the server refuses, and its ACK
 // (invite.xml); fromDomain "" means the server's own address.
 func inviteStep(src, user, fromUser, fromDomain string, want []int) step {
+	return fromStep("invite.xml", fmt.Sprintf("INVITE to %s from %s@%s, sent from %s, refused and acknowledged", user, fromUser, orServer(fromDomain), src),
+		src, user, fromUser, fromDomain, want)
+}
+
+// fromStep runs scenario from src to user@server with From
+// fromUser@fromDomain (the server's own address when fromDomain is "").
+func fromStep(scenario, title, src, user, fromUser, fromDomain string, want []int) step {
 	return step{
-		title: fmt.Sprintf("INVITE to %s from %s@%s, sent from %s, refused and acknowledged", user, fromUser, orServer(fromDomain), src),
+		title: title,
 		run: func(r *caseRun) {
 			d := fromDomain
 			if d == "" {
 				d = r.srv.sipAddr()
 			}
 			r.sipStep(sippRun{
-				scenario: "invite.xml",
+				scenario: scenario,
 				srcIP:    src,
 				args:     []string{"-s", user, "-key", "from_user", fromUser, "-key", "from_domain", d},
 			}, "", want)
