@@ -10,6 +10,7 @@ import (
 
 	"github.com/sipht/sipht/internal/logging"
 	"github.com/sipht/sipht/internal/script"
+	"github.com/sipht/sipht/internal/script/scripttest"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/sipio"
 	"github.com/sipht/sipht/internal/tools/diffgen/snippet"
@@ -56,19 +57,6 @@ func loadProgram(b *testing.B, cfg string, level slog.Level) *script.Program {
 	return srv.Program
 }
 
-// runRequestRoute runs p's request_route on msg b.N times, allocations
-// reported.
-func runRequestRoute(b *testing.B, p *script.Program, msg *sipio.Msg) {
-	r := p.RequestRoute()
-	c := p.NewCtx()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c.Reset(msg)
-		r.Run(c)
-	}
-}
-
 // BenchmarkSeedRouteRealModules runs the seed's request_route with the real
 // pv ($si), htable ($sht) and xlog modules on a parsed message: xlog
 // disabled (level below the log level) and enabled (formatted and written
@@ -79,7 +67,7 @@ func BenchmarkSeedRouteRealModules(b *testing.B) {
 		level slog.Level
 	}{{"xlog-disabled", logging.LevelCrit}, {"xlog-enabled", logging.LevelDebug}} {
 		b.Run(bc.name, func(b *testing.B) {
-			runRequestRoute(b, loadProgram(b, seedRoute, bc.level), benchMsg(b))
+			scripttest.RunRequestRoute(b, loadProgram(b, seedRoute, bc.level), benchMsg(b))
 		})
 	}
 }
@@ -93,7 +81,7 @@ request_route {
 	$var(a) = $si; $var(b) = $rm; $var(c) = $rU; $var(d) = $rd; $var(e) = $fU; $var(f) = $ci; $var(g) = $hdr(X-Test);
 }
 `, logging.LevelCrit)
-	runRequestRoute(b, p, benchMsg(b))
+	scripttest.RunRequestRoute(b, p, benchMsg(b))
 }
 
 func netipAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }
