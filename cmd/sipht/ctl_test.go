@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 	"github.com/sipht/sipht/modules/ctl"
 )
 
@@ -19,11 +19,7 @@ func TestCtlCommand(t *testing.T) {
 	if got := ctl.New().DefaultSpec(); got != ctlcli.DefaultSocket {
 		t.Fatalf("ctl module default socket %q, sipht ctl default %q", got, ctlcli.DefaultSocket)
 	}
-	dir, err := os.MkdirTemp("", "sctlc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := testutil.ShortTempDir(t)
 	servertest.Start(t, fmt.Sprintf(`#!KAMAILIO
 listen=udp:127.0.0.1:0
 rundir=%q

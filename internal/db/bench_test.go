@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/sipht/sipht/internal/db"
 	"github.com/sipht/sipht/internal/db/dbtest"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // Benchmarks of whole-table load and save (1,000,000 rows by default):
@@ -81,34 +81,9 @@ func benchBackend(b *testing.B, name string) *dbtest.Backend {
 	return &dbtest.Backend{Name: "sqlite", URL: "sqlite://" + filepath.Join(dir, "bench.db"), DB: d}
 }
 
-func BenchmarkHTableSave(b *testing.B) {
-	n := benchRows()
-	for _, name := range []string{"sqlite", "mysql", "postgres"} {
-		b.Run(name, func(b *testing.B) {
-			be := benchBackend(b, name)
-			if _, err := be.DB.Init(context.Background(), db.HTable("htable")); err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				st, err := be.DB.SaveHTable(ctx, db.SaveOptions{Table: "htable", Expires: true}, genRows(n, 2000000000))
-				if err != nil {
-					b.Fatal(err)
-				}
-				if st.Written != int64(n) {
-					b.Fatalf("wrote %d", st.Written)
-				}
-			}
-			sec := time.Since(start).Seconds() / float64(b.N)
-			b.ReportMetric(sec, "s/save")
-			b.ReportMetric(float64(n)/sec, "rows/s")
-		})
-	}
-}
-
-func BenchmarkHTableLoad(b *testing.B) {
+// benchBackends runs bench on every backend, with the htable table
+// created and, when seeded, holding n rows.
+func benchBackends(b *testing.B, seeded bool, bench func(b *testing.B, be *dbtest.Backend, n int)) {
 	n := benchRows()
 	for _, name := range []string{"sqlite", "mysql", "postgres"} {
 		b.Run(name, func(b *testing.B) {
@@ -117,76 +92,93 @@ func BenchmarkHTableLoad(b *testing.B) {
 			if _, err := be.DB.Init(ctx, db.HTable("htable")); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := be.DB.SaveHTable(ctx, db.SaveOptions{Table: "htable", Expires: true}, genRows(n, 2000000000)); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				// Items go into a map, as an in-memory table would hold them.
-				m := make(map[string]db.Item, 1024)
-				_, err := be.DB.LoadItems(ctx, db.LoadOptions{Table: "htable", Expires: true}, "", time.Now().Unix(), func(it db.Item) error {
-					m[it.Name] = it
-					return nil
-				})
-				if err != nil {
+			if seeded {
+				if _, err := be.DB.SaveHTable(ctx, db.SaveOptions{Table: "htable", Expires: true}, genRows(n, 2000000000)); err != nil {
 					b.Fatal(err)
 				}
-				if len(m) != n {
-					b.Fatalf("loaded %d", len(m))
-				}
 			}
-			sec := time.Since(start).Seconds() / float64(b.N)
-			b.ReportMetric(sec, "s/load")
-			b.ReportMetric(float64(n)/sec, "rows/s")
+			bench(b, be, n)
 		})
 	}
+}
+
+// timeRows runs op b.N times and reports the seconds a run takes
+// ("s/<what>") and the rows (n a run) per second.
+func timeRows(b *testing.B, n int, what string, op func()) {
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		op()
+	}
+	sec := time.Since(start).Seconds() / float64(b.N)
+	b.ReportMetric(sec, "s/"+what)
+	b.ReportMetric(float64(n)/sec, "rows/s")
+}
+
+func BenchmarkHTableSave(b *testing.B) {
+	benchBackends(b, false, func(b *testing.B, be *dbtest.Backend, n int) {
+		ctx := context.Background()
+		timeRows(b, n, "save", func() {
+			st, err := be.DB.SaveHTable(ctx, db.SaveOptions{Table: "htable", Expires: true}, genRows(n, 2000000000))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if st.Written != int64(n) {
+				b.Fatalf("wrote %d", st.Written)
+			}
+		})
+	})
+}
+
+func BenchmarkHTableLoad(b *testing.B) {
+	benchBackends(b, true, func(b *testing.B, be *dbtest.Backend, n int) {
+		ctx := context.Background()
+		timeRows(b, n, "load", func() {
+			// Items go into a map, as an in-memory table would hold them.
+			m := make(map[string]db.Item, 1024)
+			_, err := be.DB.LoadItems(ctx, db.LoadOptions{Table: "htable", Expires: true}, "", time.Now().Unix(), func(it db.Item) error {
+				m[it.Name] = it
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(m) != n {
+				b.Fatalf("loaded %d", len(m))
+			}
+		})
+	})
 }
 
 // BenchmarkHTableLoadStream is the load alone (rows counted, nothing kept):
 // the database layer's cost and its memory, which does not grow with n.
 func BenchmarkHTableLoadStream(b *testing.B) {
-	n := benchRows()
-	for _, name := range []string{"sqlite", "mysql", "postgres"} {
-		b.Run(name, func(b *testing.B) {
-			be := benchBackend(b, name)
-			ctx := context.Background()
-			if _, err := be.DB.Init(ctx, db.HTable("htable")); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := be.DB.SaveHTable(ctx, db.SaveOptions{Table: "htable", Expires: true}, genRows(n, 2000000000)); err != nil {
-				b.Fatal(err)
-			}
-			runtime.GC()
-			var base, ms runtime.MemStats
-			runtime.ReadMemStats(&base)
-			var peak uint64
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				count := 0
-				_, err := be.DB.LoadHTable(ctx, db.LoadOptions{Table: "htable", Expires: true}, func(r *db.HTableRow) error {
-					count++
-					if count%100000 == 0 {
-						runtime.ReadMemStats(&ms)
-						peak = max(peak, ms.HeapInuse)
-					}
-					return nil
-				})
-				if err != nil || count != n {
-					b.Fatal(count, err)
+	benchBackends(b, true, func(b *testing.B, be *dbtest.Backend, n int) {
+		ctx := context.Background()
+		runtime.GC()
+		var base, ms runtime.MemStats
+		runtime.ReadMemStats(&base)
+		var peak uint64
+		timeRows(b, n, "load", func() {
+			count := 0
+			_, err := be.DB.LoadHTable(ctx, db.LoadOptions{Table: "htable", Expires: true}, func(r *db.HTableRow) error {
+				count++
+				if count%100000 == 0 {
+					runtime.ReadMemStats(&ms)
+					peak = max(peak, ms.HeapInuse)
 				}
-			}
-			sec := time.Since(start).Seconds() / float64(b.N)
-			b.ReportMetric(sec, "s/load")
-			b.ReportMetric(float64(n)/sec, "rows/s")
-			if peak > base.HeapInuse {
-				b.ReportMetric(float64(peak-base.HeapInuse)/(1<<20), "MiB-heap-growth")
-			} else {
-				b.ReportMetric(0, "MiB-heap-growth")
+				return nil
+			})
+			if err != nil || count != n {
+				b.Fatal(count, err)
 			}
 		})
-	}
+		if peak > base.HeapInuse {
+			b.ReportMetric(float64(peak-base.HeapInuse)/(1<<20), "MiB-heap-growth")
+		} else {
+			b.ReportMetric(0, "MiB-heap-growth")
+		}
+	})
 }
 
 // BenchmarkKamailio56SQLite times Kamailio 5.6's own dbmode=1 load (start
@@ -218,8 +210,8 @@ modparam("htable", "fetch_rows", 1000)
 modparam("htable", "htable", "h=>size=16;dbtable=htable;dbmode=1;")`, 2048, 1536, 30*time.Minute)
 		want := "all: " + strconv.Itoa(n)
 		for {
-			out, _ := exec.Command(k.kamcmd, "-s", k.ctl, "htable.stats").CombinedOutput()
-			if strings.Contains(string(out), want) {
+			out, _ := kamailio.Kamcmd(b, k.ctl, "htable.stats")
+			if strings.Contains(out, want) {
 				break
 			}
 			if time.Since(start) > 30*time.Minute {

@@ -1,57 +1,36 @@
 package db_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sipht/sipht/internal/db"
 	"github.com/sipht/sipht/internal/db/dbtest"
 	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
-const kamModules = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
-
-// kamailio is a real Kamailio 5.6 started by a test.
-type kamailio struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	ctl    string // kamcmd -s argument
-	kamcmd string
-	log    *bytes.Buffer
-	exited chan struct{}
-}
-
-func freeUDPPort(t testing.TB) int {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+// kamNode is a real Kamailio 5.6 started by a test.
+type kamNode struct {
+	t   testing.TB
+	p   *kamailio.Process
+	ctl string // kamcmd -s argument
 }
 
 // startKamailio runs kamailio in the foreground on a config made of the
 // common head (ctl, db_sqlite, htable) plus the given htable modparams,
 // and waits until kamcmd gets an answer.
-func startKamailio(t testing.TB, dir, dbPath string, modparams string, shmMB, pkgMB int, ready time.Duration) *kamailio {
+func startKamailio(t testing.TB, dir, dbPath string, modparams string, shmMB, pkgMB int, ready time.Duration) *kamNode {
 	t.Helper()
-	bin := testutil.LookPath(t, "kamailio", "/usr/sbin/kamailio")
-	kamcmd := testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd")
-	if _, err := os.Stat(filepath.Join(kamModules, "db_sqlite.so")); err != nil {
-		testutil.Missing(t, "Kamailio db_sqlite module", err.Error())
-	}
+	mpath := kamailio.ModuleDir(t, "db_sqlite")
+	kamailio.KamcmdBinary(t)
 	ctl := filepath.Join(dir, "ctl")
 	cfg := fmt.Sprintf(`#!KAMAILIO
 debug=2
@@ -67,65 +46,30 @@ modparam("ctl", "binrpc", "unixs:%s")
 modparam("htable", "db_url", "sqlite://%s")
 %s
 request_route { drop; }
-`, freeUDPPort(t), kamModules, ctl, dbPath, modparams)
-	cfgPath := filepath.Join(dir, "kamailio.cfg")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+`, testutil.FreeUDPPort(t, "127.0.0.1"), mpath, ctl, dbPath, modparams)
+	k := &kamNode{t: t, ctl: "unixs:" + ctl}
+	answers := func(*kamailio.Process) bool {
+		out, err := kamailio.Kamcmd(t, k.ctl, "core.version")
+		return err == nil && strings.Contains(out, "kamailio")
 	}
-	k := &kamailio{t: t, ctl: "unixs:" + ctl, kamcmd: kamcmd, log: &bytes.Buffer{}, exited: make(chan struct{})}
-	k.cmd = exec.Command(bin, "-f", cfgPath, "-DD", "-E", "-m", strconv.Itoa(shmMB), "-M", strconv.Itoa(pkgMB), "-Y", dir)
-	k.cmd.Stdout = k.log
-	k.cmd.Stderr = k.log
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := k.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { k.cmd.Wait(); close(k.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-k.exited:
-		default:
-			syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-			<-k.exited
-		}
-	})
-	deadline := time.Now().Add(ready)
-	for {
-		out, err := exec.Command(kamcmd, "-s", k.ctl, "core.version").CombinedOutput()
-		if err == nil && strings.Contains(string(out), "kamailio") {
-			break
-		}
-		select {
-		case <-k.exited:
-			t.Fatalf("kamailio exited at start:\n%s", k.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kamailio does not answer kamcmd: %s\n%s", out, k.log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	k.p = kamailio.Start(t, kamailio.Options{Config: cfg, Dir: dir, WorkDir: "/", Args: []string{"-m", strconv.Itoa(shmMB), "-M", strconv.Itoa(pkgMB)},
+		Ready: answers, Timeout: ready})
 	return k
 }
 
-func (k *kamailio) rpc(args ...string) string {
+func (k *kamNode) rpc(args ...string) string {
 	k.t.Helper()
-	out, err := exec.Command(k.kamcmd, append([]string{"-s", k.ctl}, args...)...).CombinedOutput()
-	if err != nil || strings.HasPrefix(string(out), "error:") {
-		k.t.Fatalf("kamcmd %v: %v\n%s", args, err, out)
+	out := kamailio.MustKamcmd(k.t, k.ctl, args...)
+	if strings.HasPrefix(out, "error:") {
+		k.t.Fatalf("kamcmd %v:\n%s", args, out)
 	}
-	return string(out)
+	return out
 }
 
 // stop sends SIGTERM (Kamailio saves dbmode=1 tables) and waits.
-func (k *kamailio) stop(timeout time.Duration) {
+func (k *kamNode) stop(timeout time.Duration) {
 	k.t.Helper()
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(timeout):
-		k.t.Fatalf("kamailio did not stop in %v:\n%s", timeout, k.log)
-	}
+	k.p.Terminate(k.t, timeout)
 }
 
 // dumpItems parses `kamcmd htable.dump` into name -> "type:value".

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -58,39 +59,49 @@ type column struct {
 func describe(t *testing.T, b *dbtest.Backend, table string) (cols []column, indexes []string) {
 	t.Helper()
 	s := b.DB.SQL()
-	switch b.Name {
-	case "sqlite":
-		rows, err := s.Query("SELECT name, type, \"notnull\", coalesce(dflt_value,'<nil>'), pk FROM pragma_table_info('" + table + "') ORDER BY cid")
+	// eachRow runs query and scans every row it returns.
+	eachRow := func(query string, scan func(*sql.Rows) error, args ...any) {
+		t.Helper()
+		rows, err := s.Query(query, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer rows.Close()
 		for rows.Next() {
-			var c column
-			var nn, pk int
-			if err := rows.Scan(&c.Name, &c.Type, &nn, &c.Default, &pk); err != nil {
+			if err := scan(rows); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+	scanColumn := func(r *sql.Rows) error {
+		var c column
+		err := r.Scan(&c.Name, &c.Type, &c.Null, &c.Default, &c.Extra)
+		cols = append(cols, c)
+		return err
+	}
+	switch b.Name {
+	case "sqlite":
+		eachRow("SELECT name, type, \"notnull\", coalesce(dflt_value,'<nil>'), pk FROM pragma_table_info('"+table+"') ORDER BY cid", func(r *sql.Rows) error {
+			var c column
+			var nn, pk int
+			err := r.Scan(&c.Name, &c.Type, &nn, &c.Default, &pk)
 			c.Null = fmt.Sprint(nn)
 			c.Extra = fmt.Sprint(pk)
 			cols = append(cols, c)
-		}
-		rows.Close()
-		rows, err = s.Query(`SELECT il.name, il."unique", group_concat(ii.name, ',') FROM pragma_index_list('` + table + `') il, pragma_index_info(il.name) ii GROUP BY il.name ORDER BY il.name`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
+			return err
+		})
+		eachRow(`SELECT il.name, il."unique", group_concat(ii.name, ',') FROM pragma_index_list('`+table+`') il, pragma_index_info(il.name) ii GROUP BY il.name ORDER BY il.name`, func(r *sql.Rows) error {
 			var name, colsStr string
 			var uniq int
-			if err := rows.Scan(&name, &uniq, &colsStr); err != nil {
-				t.Fatal(err)
+			if err := r.Scan(&name, &uniq, &colsStr); err != nil {
+				return err
 			}
 			if strings.HasPrefix(name, "sqlite_autoindex_") {
 				name = "autoindex" // named by position; Kamailio's CONSTRAINT name is not kept
 			}
 			indexes = append(indexes, fmt.Sprintf("%s unique=%d (%s)", name, uniq, colsStr))
-		}
-		rows.Close()
+			return nil
+		})
 		// The named UNIQUE constraint lives in the CREATE text.
 		var sqlText string
 		if err := s.QueryRow("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", table).Scan(&sqlText); err != nil {
@@ -101,56 +112,22 @@ func describe(t *testing.T, b *dbtest.Backend, table string) (cols []column, ind
 			indexes = append(indexes, strings.Join(strings.Fields(strings.TrimRight(c, ")\n ")), " "))
 		}
 	case "mysql":
-		rows, err := s.Query("SELECT column_name, column_type, is_nullable, coalesce(column_default,'<nil>'), extra FROM information_schema.columns WHERE table_schema=DATABASE() AND table_name=? ORDER BY ordinal_position", table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var c column
-			if err := rows.Scan(&c.Name, &c.Type, &c.Null, &c.Default, &c.Extra); err != nil {
-				t.Fatal(err)
-			}
-			cols = append(cols, c)
-		}
-		rows.Close()
-		rows, err = s.Query("SELECT index_name, non_unique, group_concat(column_name ORDER BY seq_in_index) FROM information_schema.statistics WHERE table_schema=DATABASE() AND table_name=? GROUP BY index_name, non_unique ORDER BY index_name", table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
+		eachRow("SELECT column_name, column_type, is_nullable, coalesce(column_default,'<nil>'), extra FROM information_schema.columns WHERE table_schema=DATABASE() AND table_name=? ORDER BY ordinal_position", scanColumn, table)
+		eachRow("SELECT index_name, non_unique, group_concat(column_name ORDER BY seq_in_index) FROM information_schema.statistics WHERE table_schema=DATABASE() AND table_name=? GROUP BY index_name, non_unique ORDER BY index_name", func(r *sql.Rows) error {
 			var name, colsStr string
 			var nonUnique int
-			if err := rows.Scan(&name, &nonUnique, &colsStr); err != nil {
-				t.Fatal(err)
-			}
+			err := r.Scan(&name, &nonUnique, &colsStr)
 			indexes = append(indexes, fmt.Sprintf("%s non_unique=%d (%s)", name, nonUnique, colsStr))
-		}
-		rows.Close()
+			return err
+		}, table)
 	case "postgres":
-		rows, err := s.Query("SELECT column_name, data_type || coalesce('('||character_maximum_length||')',''), is_nullable, coalesce(column_default,'<nil>'), '' FROM information_schema.columns WHERE table_schema=current_schema() AND table_name=$1 ORDER BY ordinal_position", table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var c column
-			if err := rows.Scan(&c.Name, &c.Type, &c.Null, &c.Default, &c.Extra); err != nil {
-				t.Fatal(err)
-			}
-			cols = append(cols, c)
-		}
-		rows.Close()
-		rows, err = s.Query("SELECT indexdef FROM pg_indexes WHERE schemaname=current_schema() AND tablename=$1 ORDER BY indexname", table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
+		eachRow("SELECT column_name, data_type || coalesce('('||character_maximum_length||')',''), is_nullable, coalesce(column_default,'<nil>'), '' FROM information_schema.columns WHERE table_schema=current_schema() AND table_name=$1 ORDER BY ordinal_position", scanColumn, table)
+		eachRow("SELECT indexdef FROM pg_indexes WHERE schemaname=current_schema() AND tablename=$1 ORDER BY indexname", func(r *sql.Rows) error {
 			var def string
-			if err := rows.Scan(&def); err != nil {
-				t.Fatal(err)
-			}
+			err := r.Scan(&def)
 			indexes = append(indexes, def)
-		}
-		rows.Close()
+			return err
+		}, table)
 	}
 	sort.Strings(indexes)
 	return cols, indexes

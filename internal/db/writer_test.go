@@ -2,7 +2,6 @@ package db_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/sipht/sipht/internal/db"
 	"github.com/sipht/sipht/internal/db/dbtest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // content reads the table as key -> "s:value" / "i:value" [+ "@expires"].
@@ -171,12 +171,11 @@ func TestWriterOverflowFullSave(t *testing.T) {
 				}
 			}
 		}
-		var logs bytes.Buffer
-		var lmu sync.Mutex
+		var logs testutil.Buffer
 		var needed atomic.Int32
 		w := newWriter(t, b.DB, db.WriterOptions{Interval: time.Hour, MaxPending: 10, Source: source,
 			OnNeedFullSave: func() { needed.Add(1) },
-			Logger:         slog.New(slog.NewTextHandler(lockedWriter{&lmu, &logs}, nil))})
+			Logger:         slog.New(slog.NewTextHandler(&logs, nil))})
 		set := func(k, v string) {
 			mu.Lock()
 			mem[k] = v
@@ -190,11 +189,9 @@ func TestWriterOverflowFullSave(t *testing.T) {
 		if !st.NeedsFullSave || st.Overflows != 1 || st.Pending != 0 || st.Dropped != 90 {
 			t.Fatalf("stats %+v", st)
 		}
-		lmu.Lock()
-		if !strings.Contains(logs.String(), "queue overflow") {
-			t.Errorf("no overflow log: %s", logs.String())
+		if l := logs.String(); !strings.Contains(l, "queue overflow") {
+			t.Errorf("no overflow log: %s", l)
 		}
-		lmu.Unlock()
 		flush(t, w)
 		if got := content(t, b.DB, "htable"); len(got) != 100 {
 			t.Errorf("after full save: %d rows", len(got))
@@ -210,17 +207,6 @@ func TestWriterOverflowFullSave(t *testing.T) {
 			t.Errorf("after resume: %d rows, k1=%s", len(got), got["k1"])
 		}
 	})
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // proxy is a TCP relay the test can cut and restore, to make a database
@@ -317,10 +303,9 @@ func TestWriterServerGoesAway(t *testing.T) {
 			if _, err := d.Init(ctx, db.HTable("htable")); err != nil {
 				t.Fatal(err)
 			}
-			var logs bytes.Buffer
-			var lmu sync.Mutex
+			var logs testutil.Buffer
 			w := newWriter(t, d, db.WriterOptions{Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-				Logger: slog.New(slog.NewTextHandler(lockedWriter{&lmu, &logs}, nil))})
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			w.SetString("before", "1", 0)
 			flush(t, w)
 
@@ -350,9 +335,7 @@ func TestWriterServerGoesAway(t *testing.T) {
 			if len(got) != 101 || got["k7"] != "i:907" || got["before"] != "s:1" {
 				t.Errorf("after recovery: %d rows, k7=%s", len(got), got["k7"])
 			}
-			lmu.Lock()
 			l := logs.String()
-			lmu.Unlock()
 			if strings.Count(l, "database write failed") != 1 || !strings.Contains(l, "work again") {
 				t.Errorf("logs:\n%s", l)
 			}
@@ -360,24 +343,33 @@ func TestWriterServerGoesAway(t *testing.T) {
 	}
 }
 
-// SQLite locked by another process: writes wait busy_timeout, fail, and
-// succeed once the lock is gone; producers never block meanwhile.
-func TestWriterSQLiteLocked(t *testing.T) {
-	dir := t.TempDir()
-	u := "sqlite://" + filepath.Join(dir, "h.db") + "?busy_timeout=20"
+// lockableSQLite opens a new SQLite database holding the htable table
+// twice: d for the code under test and other to take the write lock, which
+// d's writes wait busyMS milliseconds for. Both are closed when the test
+// ends.
+func lockableSQLite(t *testing.T, busyMS int) (d, other *db.DB) {
+	t.Helper()
+	u := "sqlite://" + filepath.Join(t.TempDir(), "h.db") + "?busy_timeout=" + strconv.Itoa(busyMS)
 	d, err := db.Open(context.Background(), u, db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	if _, err := d.Init(context.Background(), db.HTable("htable")); err != nil {
 		t.Fatal(err)
 	}
-	other, err := db.Open(context.Background(), u, db.Options{})
+	other, err = db.Open(context.Background(), u, db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	t.Cleanup(func() { other.Close() })
+	return d, other
+}
+
+// SQLite locked by another process: writes wait busy_timeout, fail, and
+// succeed once the lock is gone; producers never block meanwhile.
+func TestWriterSQLiteLocked(t *testing.T) {
+	d, other := lockableSQLite(t, 20)
 	w := newWriter(t, d, db.WriterOptions{Interval: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	tx, err := other.SQL().Begin() // BEGIN IMMEDIATE: holds the write lock
 	if err != nil {
@@ -592,22 +584,8 @@ func writerChild() {
 // A failed batch is re-queued in front of newer changes, keeping order
 // with pattern deletes and truncates.
 func TestWriterRequeueKeepsOrder(t *testing.T) {
-	dir := t.TempDir()
-	u := "sqlite://" + filepath.Join(dir, "h.db") + "?busy_timeout=10"
-	d, err := db.Open(context.Background(), u, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := d.Init(context.Background(), db.HTable("htable")); err != nil {
-		t.Fatal(err)
-	}
+	d, other := lockableSQLite(t, 10)
 	d.SQL().Exec("INSERT INTO htable (key_name, value_type, key_value) VALUES ('old-a', 0, 'x'), ('old-b', 0, 'y')")
-	other, err := db.Open(context.Background(), u, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
 	w := newWriter(t, d, db.WriterOptions{Interval: time.Hour})
 	lock := func() func() {
 		tx, err := other.SQL().Begin()

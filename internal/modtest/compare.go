@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // kamailioInstalled reports whether the Kamailio binary and modules are
@@ -25,19 +25,7 @@ func kamailioInstalled() bool {
 	if os.Getenv("SIPHT_NO_KAMAILIO") == "1" {
 		return false
 	}
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		bin = "/usr/sbin/kamailio"
-	}
-	if st, err := os.Stat(bin); err != nil || st.IsDir() {
-		return false
-	}
-	for _, p := range kamailioModuleDirs {
-		if _, err := os.Stat(filepath.Join(p, "sl.so")); err == nil {
-			return true
-		}
-	}
-	return false
+	return kamailio.Installed()
 }
 
 // Case is one scenario run on both Kamailio and sipht by Compare.

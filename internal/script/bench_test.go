@@ -34,14 +34,7 @@ func BenchmarkSeedRoute(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := p.RequestRoute()
-	c := p.NewCtx()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c.Reset(msg)
-		r.Run(c)
-	}
+	scripttest.RunRequestRoute(b, p, msg)
 	b.StopTimer()
 	if v := env.Tables.Table("MessageCount").Get([]byte("127.0.0.1")); v.AsInt() != int64(b.N) {
 		b.Fatalf("counter = %v, want %d", v, b.N)

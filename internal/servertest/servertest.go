@@ -4,14 +4,12 @@
 package servertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/sipht/sipht/internal/logging"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/sipio"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // Running is a server started by Start; it is stopped at test cleanup.
@@ -27,27 +26,7 @@ type Running struct {
 	Srv  *server.Server
 	UDP  string // the first UDP listener, host:port
 	TCP  string // the first TCP listener, host:port ("" when none)
-	Logs *Buffer
-}
-
-// Buffer is a goroutine-safe log buffer.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	Logs *testutil.Buffer
 }
 
 // Start loads src (a complete config) and runs it until the test ends.
@@ -58,7 +37,7 @@ func (b *Buffer) String() string {
 // lines look like Kamailio's).
 func Start(t testing.TB, src string, opts ...func(*server.Options)) *Running {
 	t.Helper()
-	logs := &Buffer{}
+	logs := &testutil.Buffer{}
 	o := server.Options{Source: []byte(src), SourceName: t.Name() + ".cfg",
 		Logger: slog.New(logging.NewTextHandler(logs, logging.LevelDebug))}
 	for _, f := range opts {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -19,21 +21,7 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // freePort finds a port free for both UDP and TCP on ip.
 func freePort(t testing.TB, ip netip.Addr) uint16 {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), fmt.Sprint(p)))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return uint16(p)
-		}
-	}
-	t.Fatal("no free port")
-	return 0
+	return uint16(testutil.FreePort(t, ip.String()))
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -4,16 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // startKamailio runs the real Kamailio with a config that answers every
@@ -22,18 +18,13 @@ import (
 // when it is "fr". It returns the UDP address it listens on.
 func startKamailio(t *testing.T) netip.AddrPort {
 	t.Helper()
-	kam := testutil.LookPath(t, "kamailio", "/usr/sbin/kamailio")
-	mpath := "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-	if _, err := os.Stat(filepath.Join(mpath, "sl.so")); err != nil {
-		testutil.Missing(t, "Kamailio sl module", err.Error())
-	}
+	mpath := kamailio.ModuleDir(t, "sl", "pv", "textops")
 	port := freePort(t, loopback)
-	dir := t.TempDir()
 	cfg := fmt.Sprintf(`debug=1
 log_stderror=yes
 children=1
 listen=udp:127.0.0.1:%d
-mpath="%s"
+mpath="%s/"
 loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "textops.so"
@@ -44,39 +35,13 @@ request_route {
 	sl_send_reply("$var(code)", "Reason $rU");
 }
 `, port, mpath)
-	cfgFile := filepath.Join(dir, "k.cfg")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(kam, "-f", cfgFile, "-DD", "-E", "-w", dir, "-Y", dir, "-P", filepath.Join(dir, "k.pid"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logf, _ := os.Create(filepath.Join(dir, "k.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		logf.Close()
-	})
 	addr := netip.AddrPortFrom(loopback, port)
 	c := newUDPClient(t)
-	for i := 0; i < 50; i++ {
+	answers := func(*kamailio.Process) bool {
 		c.send(t, addr, options("z9hG4bK-ready", fmt.Sprintf("SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-ready", c.port())))
-		if r := c.recv(t, 100*time.Millisecond); r != "" {
-			return addr
-		}
+		return c.recv(t, 100*time.Millisecond) != ""
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, "k.log"))
-	t.Fatalf("kamailio does not answer on %s:\n%s", addr, log)
+	kamailio.Start(t, kamailio.Options{Config: cfg, Ready: answers, Timeout: 5 * time.Second})
 	return addr
 }
 

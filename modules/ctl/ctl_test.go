@@ -16,21 +16,10 @@ import (
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 	_ "github.com/sipht/sipht/modules/all"
 	"github.com/sipht/sipht/modules/ctl"
 )
-
-// shortDir returns a temporary directory with a short path (unix socket
-// paths are limited to 107 bytes).
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
 
 func startSipht(t *testing.T, extra string) *servertest.Running {
 	t.Helper()
@@ -54,7 +43,7 @@ request_route { exit; }
 func TestKamcmdThroughModuleVsKamailio(t *testing.T) {
 	rpctest.KamcmdPath(t)
 	k := rpctest.StartKamailio(t, "t=>size=4;", "iv=>size=3;initval=7;autoexpire=100")
-	dir := shortDir(t)
+	dir := testutil.ShortTempDir(t)
 	sock := filepath.Join(dir, "ctl")
 	startSipht(t, fmt.Sprintf(`modparam("ctl", "binrpc", "unixs:%s")`, sock))
 
@@ -87,7 +76,7 @@ func TestKamcmdThroughModuleVsKamailio(t *testing.T) {
 // TestSiphtCtl runs `sipht ctl` (ctlcli.Main) against the module: the
 // same output as kamcmd, and no size limit.
 func TestSiphtCtl(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortTempDir(t)
 	sock := filepath.Join(dir, "ctl")
 	startSipht(t, fmt.Sprintf(`modparam("ctl", "binrpc", "unixs:%s")
 modparam("rpctest_htable", "dump_items", 20000)`, sock))
@@ -134,7 +123,7 @@ func TestDefaultSocket(t *testing.T) {
 	if got := ctl.New().DefaultSpec(); got != ctlcli.DefaultSocket {
 		t.Fatalf("ctl module default %q, sipht ctl default %q", got, ctlcli.DefaultSocket)
 	}
-	dir := shortDir(t)
+	dir := testutil.ShortTempDir(t)
 	run := filepath.Join(dir, "run")
 	r := startSipht(t, fmt.Sprintf("rundir=%q\n", run))
 	sock := filepath.Join(run, "kamailio_ctl")
@@ -158,7 +147,7 @@ func TestDefaultSocket(t *testing.T) {
 // mode, a TCP socket, the ctl.* replies, the fifo warning, the RPC call
 // metrics, and socket files removed at stop.
 func TestSocketsModesAndCleanup(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortTempDir(t)
 	port := rpctest.FreePort(t, "tcp")
 	// runs after the server has stopped (cleanups run last-in first-out)
 	t.Cleanup(func() {

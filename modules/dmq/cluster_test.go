@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipht/sipht/internal/testutil"
 	"github.com/sipht/sipht/modules/dmq"
 	"github.com/sipht/sipht/modules/dmq/dmqtest"
 )
@@ -47,9 +48,9 @@ func TestTwoSiphtNodesDiscover(t *testing.T) {
 // multi_notify resolves the notification host name; server_socket picks
 // the sending socket.
 func TestMultiNotifyAndServerSocket(t *testing.T) {
-	portA := dmqtest.FreePort(t, "127.0.0.1")
+	portA := testutil.FreePort(t, "127.0.0.1")
 	a := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.1", Port: portA, DMQParams: []string{`"ping_interval", 1`}})
-	portB := dmqtest.FreePort(t, "127.0.0.4")
+	portB := testutil.FreePort(t, "127.0.0.4")
 	b := dmqtest.Start(t, dmqtest.Options{IP: "127.0.0.4", Port: portB,
 		Notify:    []string{fmt.Sprintf("sip:localhost:%d", portA)},
 		DMQParams: []string{`"ping_interval", 1`, `"multi_notify", 1`, fmt.Sprintf(`"server_socket", "udp:127.0.0.4:%d"`, portB)}})

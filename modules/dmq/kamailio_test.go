@@ -1,12 +1,11 @@
 package dmq_test
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 	_ "github.com/sipht/sipht/modules/ctl" // kamcmd access in TestRPCOutputLikeKamailio
 	"github.com/sipht/sipht/modules/dmq/dmqtest"
 )
@@ -37,13 +36,7 @@ func TestRPCOutputLikeKamailio(t *testing.T) {
 		Before: "loadmodule \"ctl.so\"\nmodparam(\"ctl\", \"binrpc\", \"unixs:" + sock + "\")\n"})
 	k := dmqtest.StartKamailio(t, dmqtest.KamailioOptions{IP: "127.0.0.42", Notify: []string{a.URI()}, PingInterval: 5})
 	dmqtest.Eventually(t, 10*time.Second, func() bool { return statusOf(a.DMQ(), k.URI()) == "active" }, "not joined")
-	kamcmd := func(args ...string) string {
-		out, err := exec.Command(testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd"), append([]string{"-s", "unix:" + sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kamcmd %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	kamcmd := func(args ...string) string { return kamailio.MustKamcmd(t, "unix:"+sock, args...) }
 	norm := func(s, self, other string) string {
 		s = strings.ReplaceAll(s, self, "SELF")
 		return strings.ReplaceAll(s, other, "OTHER")

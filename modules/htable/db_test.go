@@ -19,7 +19,7 @@ import (
 	"github.com/sipht/sipht/internal/rpc/binrpc"
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
 	"github.com/sipht/sipht/internal/server"
-	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // live is a server a test starts and stops itself (to check what Stop
@@ -28,7 +28,7 @@ type live struct {
 	srv    *server.Server
 	mod    *Module
 	ctl    string
-	logs   *servertest.Buffer
+	logs   *testutil.Buffer
 	cancel func()
 	done   chan error
 }
@@ -36,7 +36,7 @@ type live struct {
 func startLive(t *testing.T, src string) *live {
 	t.Helper()
 	registerKit()
-	logs := &servertest.Buffer{}
+	logs := &testutil.Buffer{}
 	srv, err := server.Load(server.Options{Source: []byte(src), SourceName: "test.cfg",
 		Logger: slog.New(logging.NewTextHandler(logs, logging.LevelDebug))})
 	if err != nil {
@@ -56,11 +56,7 @@ func startLive(t *testing.T, src string) *live {
 	}
 	m, _ := srv.Module("htable")
 	l.mod = m.(*Module)
-	dir, err := os.MkdirTemp("", "htdb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testutil.ShortTempDir(t)
 	b, err := binrpc.Listen(ctx, "unixs:"+filepath.Join(dir, "ctl"), binrpc.Options{Registry: srv.RPC})
 	if err != nil {
 		t.Fatal(err)

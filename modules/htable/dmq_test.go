@@ -3,14 +3,13 @@ package htable_test
 import (
 	"fmt"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 	"github.com/sipht/sipht/modules/dmq/dmqtest"
 	htmod "github.com/sipht/sipht/modules/htable"
 
@@ -47,12 +46,7 @@ modparam("htable", "dmq_init_sync", 1)
 
 func (n *dmqNode) kamcmd(t *testing.T, args ...string) string {
 	t.Helper()
-	bin := testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd")
-	out, err := exec.Command(bin, append([]string{"-s", "unix:" + n.ctl}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("kamcmd %v: %v\n%s", args, err, out)
-	}
-	return string(out)
+	return kamailio.MustKamcmd(t, "unix:"+n.ctl, args...)
 }
 
 // value returns the item's value through htable.get ("<none>" when absent).

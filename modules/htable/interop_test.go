@@ -2,17 +2,13 @@ package htable
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sipht/sipht/internal/db"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
-	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // interopTables are defined identically on both servers.
@@ -27,9 +23,7 @@ var interopTables = []string{
 // db_sqlite lines ride on the last definition.
 func kamailioWithDB(t *testing.T, path string) *rpctest.Kamailio {
 	t.Helper()
-	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so"); err != nil {
-		testutil.Missing(t, "Kamailio db_sqlite module", err.Error())
-	}
+	kamailio.ModuleDir(t, "db_sqlite")
 	defs := append([]string(nil), interopTables...)
 	last := len(defs) - 1
 	defs[last] += `")` + "\n" + `loadmodule "db_sqlite.so"` + "\n" +
@@ -41,22 +35,7 @@ func kamailioWithDB(t *testing.T, path string) *rpctest.Kamailio {
 // shutdown saves the dbmode=1 tables).
 func stopKamailio(t *testing.T, k *rpctest.Kamailio) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(k.Dir, "pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(30 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("kamailio did not stop")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	k.Process.Terminate(t, 30*time.Second)
 }
 
 // interopWrites fills the tables (kamcmd arguments).

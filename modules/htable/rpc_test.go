@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // The tables both servers hold in the comparisons.
@@ -22,17 +22,7 @@ var rpcTables = []string{"t=>size=4;", "iv=>size=3;initval=7;autoexpire=100"}
 
 // kamcmdScript is run by the real kamcmd against sipht (the htable module
 // in a running server) and against Kamailio 5.6.3 with the same tables.
-var kamcmdScript = [][]string{
-	{"htable.seti", "t", "bob", "42"},
-	{"htable.sets", "t", "s:15", "x"},
-	{"htable.sets", "t", "alice", "hello"},
-	{"htable.sets", "t", "s:16", "123"},
-	{"--", "htable.seti", "t", "neg", "-5"},
-	{"htable.seti", "t", "dbl", "2.5"},
-	{"htable.seti", "t", "big", "12345678901"},
-	{"htable.seti", "t", "str", "s:77"},
-	{"htable.sets", "t", "ABCdef", "upper"},
-	{"htable.sets", "t", "k2", "same-slot-as-bob"},
+var kamcmdScript = append(slices.Clone(rpctest.KamcmdSeed), [][]string{
 	{"htable.sets", "t", "héllo€x", "utf-8 key"},
 	{"htable.sets", "t", "empty", ""},
 	{"htable.seti", "iv", "n", "1"},
@@ -99,7 +89,7 @@ var kamcmdScript = [][]string{
 	{"system.methodHelp", "htable.store"},
 	{"htable.flush", "t"},
 	{"htable.dump", "t"},
-}
+}...)
 
 // startSipht runs a server with the htable module and the given tables
 // (plus extra config lines), with the real ctl module (BINRPC on a unix
@@ -108,11 +98,7 @@ var kamcmdScript = [][]string{
 func startSipht(t testing.TB, tables []string, extra string) (r *servertest.Running, ctl, httpAddr string) {
 	t.Helper()
 	registerKit()
-	dir, err := os.MkdirTemp("", "htrpc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testutil.ShortTempDir(t)
 	sock := filepath.Join(dir, "ctl")
 	r = servertest.Start(t, config(tables, `listen=tcp:127.0.0.1:0
 loadmodule "ctl.so"

@@ -1,8 +1,6 @@
 package jsonrpcs_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,39 +8,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/sipht/sipht/internal/rpc"
-	"github.com/sipht/sipht/internal/rpc/binrpc"
-	"github.com/sipht/sipht/internal/rpc/jsonrpc"
+	"github.com/sipht/sipht/internal/rpc/rpcbench"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // direct starts the transports alone on a registry (what
 // internal/rpc/rpcbench measures): the baseline for the module numbers.
 func direct(b *testing.B, dir string, items int) (ctlSpec, url string) {
-	r := rpc.NewRegistry()
-	if err := rpc.RegisterCore(r, rpc.CoreInfo{}); err != nil {
-		b.Fatal(err)
-	}
-	f := rpctest.NewFakeHTable(rpctest.TableDef{Name: "t", Size: 4})
-	f.SetStr("t", "alice", "hello")
-	if err := f.Register(r); err != nil {
-		b.Fatal(err)
-	}
-	r.MustRegister(rpctest.DumpGenerator(items, 12))
-	s, err := binrpc.Listen(context.Background(), "unixs:"+filepath.Join(dir, "direct"), binrpc.Options{Registry: r})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	hs, err := jsonrpc.ListenHTTP(context.Background(), "127.0.0.1:0", jsonrpc.HTTPOptions{HandlerOptions: jsonrpc.HandlerOptions{Registry: r}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { hs.Close() })
-	return s.Spec(), hs.URL()
+	ctlSpec, url, _ = rpcbench.Serve(b, filepath.Join(dir, "direct"), []rpctest.TableDef{{Name: "t", Size: 4}}, rpctest.DumpGenerator(items, 12))
+	return ctlSpec, url
 }
 
 // throughModules starts a whole sipht with ctl, xhttp and jsonrpcs: BINRPC
@@ -72,54 +49,6 @@ event_route[xhttp:request] {
 	return "unixs:" + sock, "http://" + r.TCP + "/RPC"
 }
 
-func benchBINRPC(b *testing.B, spec string) {
-	c, err := binrpc.Dial(context.Background(), spec, binrpc.ClientOptions{Timeout: 10 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	ctx := context.Background()
-	args := []rpc.Value{rpc.Str("t"), rpc.Str("alice")}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		rep, err := c.Call(ctx, "htable.get", args...)
-		if err != nil || rep.IsFault() {
-			b.Fatal(err)
-		}
-		if err := rep.Discard(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-}
-
-func benchHTTP(b *testing.B, url string) {
-	body := []byte(`{"jsonrpc":"2.0","method":"htable.get","params":["t","alice"],"id":1}`)
-	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		resp, err := cl.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if resp.StatusCode != 200 {
-			b.Fatal(resp.Status)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-}
-
-func benchDir(b *testing.B) string {
-	dir, err := os.MkdirTemp("", "sjb")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // BenchmarkRPC measures htable.get calls per second on one connection
 // (BINRPC; HTTP keep-alive) through the modules of a running sipht
 // (ctl; xhttp event route + jsonrpc_dispatch() on the SIP TCP socket),
@@ -128,7 +57,7 @@ func benchDir(b *testing.B) string {
 //
 //	go test -run '^$' -bench RPC -benchtime 5000x ./modules/jsonrpcs/
 func BenchmarkRPC(b *testing.B) {
-	dir := benchDir(b)
+	dir := testutil.ShortTempDir(b)
 	dCtl, dURL := direct(b, dir, 10)
 	mCtl, mURL := throughModules(b, dir, 10)
 	var k *rpctest.Kamailio
@@ -136,19 +65,15 @@ func BenchmarkRPC(b *testing.B) {
 		k = rpctest.StartKamailio(b, "t=>size=4;")
 		rpctest.PostRPC(b, k.HTTPAddr, rpctest.JSONRequest("htable.sets", "1", `"t"`, `"alice"`, `"hello"`))
 	}
-	b.Run("binrpc/module", func(b *testing.B) { benchBINRPC(b, mCtl) })
-	b.Run("binrpc/direct", func(b *testing.B) { benchBINRPC(b, dCtl) })
-	b.Run("http/module", func(b *testing.B) { benchHTTP(b, mURL) })
-	b.Run("http/direct", func(b *testing.B) { benchHTTP(b, dURL) })
+	b.Run("binrpc/module", func(b *testing.B) { rpcbench.BINRPCGet(b, mCtl) })
+	b.Run("binrpc/direct", func(b *testing.B) { rpcbench.BINRPCGet(b, dCtl) })
+	b.Run("http/module", func(b *testing.B) { rpcbench.HTTPGet(b, mURL) })
+	b.Run("http/direct", func(b *testing.B) { rpcbench.HTTPGet(b, dURL) })
 	if k != nil {
-		b.Run("binrpc/kamailio", func(b *testing.B) { benchBINRPC(b, "unixs:"+k.CtlSocket) })
-		b.Run("http/kamailio", func(b *testing.B) { benchHTTP(b, "http://"+k.HTTPAddr+"/RPC") })
+		b.Run("binrpc/kamailio", func(b *testing.B) { rpcbench.BINRPCGet(b, "unixs:"+k.CtlSocket) })
+		b.Run("http/kamailio", func(b *testing.B) { rpcbench.HTTPGet(b, "http://"+k.HTTPAddr+"/RPC") })
 	}
 }
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // BenchmarkDumpHTTP measures a 1,000,000-item generated dump over HTTP
 // JSON-RPC through the xhttp event route and through the transport alone:
@@ -158,15 +83,15 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 //	go test -run '^$' -bench DumpHTTP -benchtime 1x ./modules/jsonrpcs/
 func BenchmarkDumpHTTP(b *testing.B) {
 	const n = 1_000_000
-	dir := benchDir(b)
+	dir := testutil.ShortTempDir(b)
 	_, dURL := direct(b, dir, n)
 	_, mURL := throughModules(b, dir, n)
 	run := func(b *testing.B, url string) {
 		var peak uint64
-		var out countWriter
+		var out rpcbench.CountWriter
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			out.n = 0
+			out.N = 0
 			peak = max(peak, rpctest.PeakHeap(func() {
 				resp, err := http.Post(url, "application/json", strings.NewReader(`{"jsonrpc":"2.0","method":"bench.dump","id":1}`))
 				if err != nil {
@@ -179,7 +104,7 @@ func BenchmarkDumpHTTP(b *testing.B) {
 			}))
 		}
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
-		b.ReportMetric(float64(out.n)/(1<<20), "output-MB")
+		b.ReportMetric(float64(out.N)/(1<<20), "output-MB")
 		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/dump")
 	}
 	b.Run("module", func(b *testing.B) { run(b, mURL) })

@@ -17,18 +17,9 @@ import (
 	"github.com/sipht/sipht/internal/rpc/rpctest"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 	_ "github.com/sipht/sipht/modules/all"
 )
-
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sjr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
 
 // route is the event_route[xhttp:request] body run by both servers.
 const route = `
@@ -88,7 +79,7 @@ func get(t *testing.T, addr, path string) rpctest.HTTPReply {
 // Content-Type and bytes.
 func TestVsKamailio(t *testing.T) {
 	k := rpctest.StartKamailioRoute(t, route, "t=>size=4;", "iv=>size=3;initval=7;autoexpire=100")
-	dir := shortDir(t)
+	dir := testutil.ShortTempDir(t)
 	r := startSipht(t, dir, "")
 
 	for _, body := range rpctest.JSONScript {
@@ -136,7 +127,7 @@ func TestVsKamailio(t *testing.T) {
 // is then off (as in Kamailio) and says so.
 func TestDefaultsInRundir(t *testing.T) {
 	rpctest.RegisterModule()
-	dir := shortDir(t)
+	dir := testutil.ShortTempDir(t)
 	run := filepath.Join(dir, "run")
 	t.Cleanup(func() { // after the server stopped
 		for _, f := range []string{"kamailio_rpc.fifo", "kamailio_rpc.sock"} {
@@ -185,7 +176,7 @@ event_route[xhttp:request] { jsonrpc_dispatch(); }
 // TestHTTPStreamsBigDump: a 200,000-item dump through the event route is
 // streamed (chunked), not built in memory first.
 func TestHTTPStreamsBigDump(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortTempDir(t)
 	r := startSipht(t, dir, `modparam("rpctest_htable", "dump_items", 200000)
 modparam("jsonrpcs", "pretty_format", 0)`)
 	c, err := net.Dial("tcp", r.TCP)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,7 +19,7 @@ import (
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/sipio"
-	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 	_ "github.com/sipht/sipht/modules/htable"
 	"github.com/sipht/sipht/modules/pike"
 )
@@ -228,7 +227,7 @@ func rpcJSON(t testing.TB, r *servertest.Running, method string, params ...strin
 // and runs the real kamcmd against it.
 func kamcmd(t *testing.T, r *servertest.Running) func(args ...string) string {
 	t.Helper()
-	bin := testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd")
+	kamailio.KamcmdBinary(t)
 	sock := filepath.Join(t.TempDir(), "ctl")
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := binrpc.Listen(ctx, "unixs:"+sock, binrpc.Options{Registry: r.Srv.RPC})
@@ -236,13 +235,7 @@ func kamcmd(t *testing.T, r *servertest.Running) func(args ...string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); srv.Close() })
-	return func(args ...string) string {
-		out, err := exec.Command(bin, append([]string{"-s", "unixs:" + sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kamcmd %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	return func(args ...string) string { return kamailio.MustKamcmd(t, "unixs:"+sock, args...) }
 }
 
 // TestRPC: pike.top / pike.list shapes and faults (the differential test

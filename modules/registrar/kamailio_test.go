@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -18,10 +17,10 @@ import (
 	"github.com/sipht/sipht/internal/rpc/binrpc"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 	"github.com/sipht/sipht/modules/auth"
 	_ "github.com/sipht/sipht/modules/auth_db"
 	_ "github.com/sipht/sipht/modules/db_sqlite"
-	"github.com/sipht/sipht/modules/internal/kamrun"
 	_ "github.com/sipht/sipht/modules/internal/modtest"
 	_ "github.com/sipht/sipht/modules/registrar"
 	_ "github.com/sipht/sipht/modules/usrloc"
@@ -79,12 +78,37 @@ func routes() []route {
 func kamailioConfig(params string) string {
 	var b strings.Builder
 	b.WriteString(kamailioBase(params))
-	b.WriteString("request_route {\n\tif ($hdr(X-Kamrun) != $null) { sl_send_reply(\"200\", \"pong\"); exit; }\n")
+	b.WriteString("request_route {\n\tif ($hdr(X-Ready) != $null) { sl_send_reply(\"200\", \"pong\"); exit; }\n")
 	for _, r := range routes() {
 		fmt.Fprintf(&b, "\tif ($hdr(X-Test) == \"%s\") { %s exit; }\n", r.test, r.kamailio)
 	}
 	b.WriteString("\tsl_send_reply(\"404\", \"no test\");\n}\n")
 	return b.String()
+}
+
+// startKamailio runs Kamailio on cfg, in which "{port}" is replaced by a
+// free UDP port, "{mpath}" by the modules directory and "{dir}" by dir, the
+// working directory. It waits until the SIP port answers and returns its
+// address; a port taken meanwhile by another process is tried again.
+func startKamailio(t *testing.T, cfg, dir string) string {
+	t.Helper()
+	mpath := kamailio.ModuleDir(t, "db_sqlite", "auth_db", "usrloc", "registrar", "ctl")
+	for attempt := 0; ; attempt++ {
+		port := testutil.FreeUDPPort(t, "127.0.0.1")
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		text := strings.NewReplacer("{port}", fmt.Sprint(port), "{mpath}", mpath, "{dir}", dir).Replace(cfg)
+		p := kamailio.Launch(t, kamailio.Options{Config: text, Dir: dir})
+		err := p.Wait(kamailio.AnswersOptions(addr), 0)
+		if err == nil {
+			// let every worker finish its start-up
+			time.Sleep(100 * time.Millisecond)
+			return addr
+		}
+		p.Stop()
+		if attempt == 2 || !strings.Contains(p.Log(), "bind") {
+			t.Fatalf("%v:\n%s", err, testutil.Tail(p.Log(), 8192))
+		}
+	}
 }
 
 // kamailioBase is the Kamailio config without its routes.
@@ -522,9 +546,9 @@ func startPair(t *testing.T, params string) (kdir, sdir string, kam, sip *side, 
 	kdir, sdir = t.TempDir(), t.TempDir()
 	seedDB(t, kdir)
 	seedDB(t, sdir)
-	k := kamrun.Start(t, kamailioConfig(params), kdir)
+	k := startKamailio(t, kamailioConfig(params), kdir)
 	s = servertest.Start(t, siphtConfig(sdir, params))
-	return kdir, sdir, newSide(t, "kamailio", k.UDP), newSide(t, "sipht", s.UDP), s
+	return kdir, sdir, newSide(t, "kamailio", k), newSide(t, "sipht", s.UDP), s
 }
 
 func runGroups(t *testing.T, kam, sip *side, groups []stepGroup) {
@@ -630,9 +654,8 @@ var (
 // output: timestamps, ruids, the server's port; expires values are returned
 // apart.
 func kamcmd(t *testing.T, sock string, args ...string) (string, []int) {
-	bin := testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd")
-	out, _ := exec.Command(bin, append([]string{"-s", "unixs:" + sock}, args...)...).CombinedOutput()
-	o := rpcTimeRE.ReplaceAllString(string(out), "$1: <time>")
+	out, _ := kamailio.Kamcmd(t, "unixs:"+sock, args...)
+	o := rpcTimeRE.ReplaceAllString(out, "$1: <time>")
 	o = rpcRUIDRE.ReplaceAllString(o, "ul$1-<ruid>")
 	o = rpcSocketRE.ReplaceAllString(o, "Socket: udp:127.0.0.1:<port>")
 	var exp []int

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/testutil"
-	"github.com/sipht/sipht/modules/internal/kamrun"
 )
 
 // sippRoute: what the seed does with a REGISTER (flags: the challenge's).
@@ -41,7 +40,7 @@ func runSippRegister(t *testing.T, target, password string, tries int) []int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	port := kamrun.FreeUDPPort(t)
+	port := testutil.FreeUDPPort(t, "127.0.0.1")
 	cmd := exec.CommandContext(ctx, bin, "-sf", scenario, "-m", "1", "-l", "1", "-nr", "-nostdin",
 		"-recv_timeout", "4000", "-timeout", "20s", "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-trace_msg", "-message_file", trace,
@@ -80,9 +79,9 @@ modparam("auth_db", "password_column", "password")
 			for _, d := range []string{kdir, sdir} {
 				seedDBRealm(t, d, "127.0.0.1")
 			}
-			k := kamrun.Start(t, kamailioBase(params)+sippRoute(tc.flags), kdir)
+			k := startKamailio(t, kamailioBase(params)+sippRoute(tc.flags), kdir)
 			s := servertest.Start(t, siphtBase(sdir, params)+sippRoute(tc.flags))
-			kc := fmtCodes(runSippRegister(t, k.UDP, tc.password, tc.tries))
+			kc := fmtCodes(runSippRegister(t, k, tc.password, tc.tries))
 			sc := fmtCodes(runSippRegister(t, s.UDP, tc.password, tc.tries))
 			if kc != tc.want || sc != tc.want {
 				t.Errorf("kamailio %s, sipht %s, want %s", kc, sc, tc.want)

@@ -1,34 +1,25 @@
 package xlog_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
+	"github.com/sipht/sipht/internal/testutil"
 	_ "github.com/sipht/sipht/modules/all"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // The core debug level decides what xlog prints; log_prefix is evaluated
 // before the script changes anything and printed before "<script>:".
 func TestLevelsAndPrefix(t *testing.T) {
-	var logs syncBuf
+	var logs testutil.Buffer
 	r := servertest.Start(t, `
 debug=1
 log_prefix="[$rm $rU] "

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sipht/sipht/internal/logging"
 	"github.com/sipht/sipht/internal/script"
+	"github.com/sipht/sipht/internal/script/scripttest"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/sipio"
 	"github.com/sipht/sipht/internal/tools/diffgen/snippet"
@@ -66,16 +67,7 @@ func BenchmarkSeedRouteRealModules(b *testing.B) {
 		level slog.Level
 	}{{"xlog-disabled", logging.LevelCrit}, {"xlog-enabled", logging.LevelDebug}} {
 		b.Run(bc.name, func(b *testing.B) {
-			p := loadProgram(b, seedRoute, bc.level)
-			msg := benchMsg(b)
-			r := p.RequestRoute()
-			c := p.NewCtx()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				c.Reset(msg)
-				r.Run(c)
-			}
+			scripttest.RunRequestRoute(b, loadProgram(b, seedRoute, bc.level), benchMsg(b))
 		})
 	}
 }
@@ -89,15 +81,7 @@ request_route {
 	$var(a) = $si; $var(b) = $rm; $var(c) = $rU; $var(d) = $rd; $var(e) = $fU; $var(f) = $ci; $var(g) = $hdr(X-Test);
 }
 `, logging.LevelCrit)
-	msg := benchMsg(b)
-	r := p.RequestRoute()
-	c := p.NewCtx()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c.Reset(msg)
-		r.Run(c)
-	}
+	scripttest.RunRequestRoute(b, p, benchMsg(b))
 }
 
 func netipAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }

@@ -125,7 +125,7 @@ func traffic(t *testing.T, srv *server, watch, limit time.Duration) (stop func()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	sipp := func(delay, length time.Duration, r sippRun, rate int) {
-		r.srcPort = freeUDPPort(t, r.srcIP) // here: it may fail the test
+		r.srcPort = testutil.FreeUDPPort(t, r.srcIP) // here: it may fail the test
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // TestSeedClusterSharesAuthCount runs examples/seed.cfg with -A WITH_DMQ
@@ -25,16 +28,16 @@ func TestSeedClusterSharesAuthCount(t *testing.T) {
 		firstBin              func(t *testing.T) string
 	}{
 		{"sipht+sipht", siphtServer, siphtServer, func(*testing.T) string { return sipht }},
-		{"kamailio+sipht", kamailioServer, siphtServer, func(t *testing.T) string { return kamailioBin(t) }},
+		{"kamailio+sipht", kamailioServer, siphtServer, func(t *testing.T) string { return kamailio.Binary(t) }},
 	}
 	cfg := filepath.Join(repoRoot(t), "examples", "seed.cfg")
 	for _, p := range pairs {
 		t.Run(p.name, func(t *testing.T) {
-			portA := freeUDPPort(t, "127.0.0.1")
+			portA := testutil.FreeUDPPort(t, "127.0.0.1")
 			uriA := fmt.Sprintf(`"sip:127.0.0.1:%d"`, portA)
 			a := startServer(t, startOptions{kind: p.firstKind, bin: p.firstBin(t), cfg: cfg, sipPort: portA,
 				defines: []string{"WITH_DMQ", "DMQ_ADDRESS=" + uriA, "DMQ_NOTIFY=" + uriA}})
-			portB := freeUDPPort(t, "127.0.0.1")
+			portB := testutil.FreeUDPPort(t, "127.0.0.1")
 			uriB := fmt.Sprintf(`"sip:127.0.0.1:%d"`, portB)
 			b := startServer(t, startOptions{kind: p.secondKind, bin: sipht, cfg: cfg, sipPort: portB,
 				defines: []string{"WITH_DMQ", "DMQ_ADDRESS=" + uriB, "DMQ_NOTIFY=" + uriA}})
@@ -113,7 +116,7 @@ func checkDMQMetrics(t *testing.T, m metrics, peerIsKamailio bool) {
 func clusterRegister(t *testing.T, srv *server, src, password string, tries int) []int {
 	t.Helper()
 	res := runSipp(t, srv.dir, sippRun{
-		scenario: "register.xml", srcIP: src, srcPort: freeUDPPort(t, src), target: srv.sipAddr(),
+		scenario: "register.xml", srcIP: src, srcPort: testutil.FreeUDPPort(t, src), target: srv.sipAddr(),
 		args: []string{"-s", "alice", "-au", "alice", "-ap", password, "-set", "tries", strconv.Itoa(tries)},
 	})
 	var out []int

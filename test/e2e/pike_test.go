@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	siphtserver "github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/servertest"
 	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 	_ "github.com/sipht/sipht/modules/pike"
 )
 
@@ -249,9 +249,9 @@ func pikeConfig(t testing.TB) string {
 
 // TestPikeKamailioOracle runs the pike cases on Kamailio 5.6.
 func TestPikeKamailioOracle(t *testing.T) {
-	bin := kamailioBin(t)
+	bin := kamailio.Binary(t)
 	runPikeCases(t, true, func(t *testing.T, defines []string) *pikeServer {
-		sip6 := freeUDPPort(t, "::1")
+		sip6 := testutil.FreeUDPPort(t, "::1")
 		srv := startServer(t, startOptions{kind: kamailioServer, bin: bin, cfg: pikeConfig(t),
 			defines: append([]string{"SIP6_PORT=" + strconv.Itoa(sip6)}, defines...)})
 		return &pikeServer{
@@ -279,9 +279,9 @@ func TestPikeKamailioOracle(t *testing.T) {
 // Kamailio's goldens.
 func TestPikeSipht(t *testing.T) {
 	servertest.RegisterStub()
-	kamcmdBin := testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd", "/usr/local/sbin/kamcmd")
+	kamailio.KamcmdBinary(t)
 	runPikeCases(t, false, func(t *testing.T, defines []string) *pikeServer {
-		sip4, sip6 := freeUDPPort(t, "127.0.0.1"), freeUDPPort(t, "::1")
+		sip4, sip6 := testutil.FreeUDPPort(t, "127.0.0.1"), testutil.FreeUDPPort(t, "::1")
 		var defs []cfg.Define
 		for _, d := range append([]string{"LISTEN_IP=127.0.0.1", "SIP_PORT=" + strconv.Itoa(sip4),
 			"SIP6_PORT=" + strconv.Itoa(sip6), "CHILDREN=2"}, defines...) {
@@ -305,17 +305,11 @@ func TestPikeSipht(t *testing.T) {
 		t.Cleanup(func() { cancel(); ctl.Close() })
 		disp := &jsonrpc.Dispatcher{Registry: r.Srv.RPC}
 		return &pikeServer{
-			dir:  dir,
-			sip4: fmt.Sprintf("127.0.0.1:%d", sip4),
-			sip6: fmt.Sprintf("[::1]:%d", sip6),
-			logs: r.Logs.String,
-			kamcmd: func(args ...string) string {
-				out, err := exec.Command(kamcmdBin, append([]string{"-s", "unixs:" + sock}, args...)...).CombinedOutput()
-				if err != nil {
-					t.Fatalf("kamcmd %v: %v\n%s", args, err, out)
-				}
-				return string(out)
-			},
+			dir:    dir,
+			sip4:   fmt.Sprintf("127.0.0.1:%d", sip4),
+			sip6:   fmt.Sprintf("[::1]:%d", sip6),
+			logs:   r.Logs.String,
+			kamcmd: func(args ...string) string { return kamailio.MustKamcmd(t, "unixs:"+sock, args...) },
 			jsonrpc: func(body string) []byte {
 				_, out, err := disp.Exec(context.Background(), []byte(body), "jsonrpc-http")
 				if err != nil {

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // caseRun is the state of one test case against one running server.
@@ -34,7 +37,7 @@ func (r *caseRun) namedPort(name, ip string) int {
 	if p, ok := r.ports[name]; ok {
 		return p
 	}
-	p := freeUDPPort(r.t, ip)
+	p := testutil.FreeUDPPort(r.t, ip)
 	r.ports[name] = p
 	r.tr.namePort(p, name+"-port")
 	return p
@@ -47,7 +50,7 @@ func (r *caseRun) sipStep(run sippRun, portName string, want []int) sippResult {
 	if portName != "" {
 		run.srcPort = r.namedPort(portName, run.srcIP)
 	} else {
-		run.srcPort = freeUDPPort(r.t, run.srcIP)
+		run.srcPort = testutil.FreeUDPPort(r.t, run.srcIP)
 		r.tr.namePort(run.srcPort, "ua-port")
 	}
 	run.target = r.srv.sipAddr()
@@ -126,20 +129,8 @@ func optionsStep(src string, want []int) step {
 // messageStep: MESSAGE from src to user@server, From fromUser@fromDomain
 // (fromDomain "" means the server's own address, i.e. a local user).
 func messageStep(src, user, fromUser, fromDomain string, want []int) step {
-	return step{
-		title: fmt.Sprintf("MESSAGE to %s from %s@%s, sent from %s", user, fromUser, orServer(fromDomain), src),
-		run: func(r *caseRun) {
-			d := fromDomain
-			if d == "" {
-				d = r.srv.sipAddr()
-			}
-			r.sipStep(sippRun{
-				scenario: "message.xml",
-				srcIP:    src,
-				args:     []string{"-s", user, "-key", "from_user", fromUser, "-key", "from_domain", d},
-			}, "", want)
-		},
-	}
+	return fromStep("message.xml", fmt.Sprintf("MESSAGE to %s from %s@%s, sent from %s", user, fromUser, orServer(fromDomain), src),
+		src, user, fromUser, fromDomain, want)
 }
 
 func orServer(d string) string {
@@ -152,15 +143,22 @@ func orServer(d string) string {
 // inviteStep: an INVITE from src that the server refuses, and its ACK
 // (invite.xml); fromDomain "" means the server's own address.
 func inviteStep(src, user, fromUser, fromDomain string, want []int) step {
+	return fromStep("invite.xml", fmt.Sprintf("INVITE to %s from %s@%s, sent from %s, refused and acknowledged", user, fromUser, orServer(fromDomain), src),
+		src, user, fromUser, fromDomain, want)
+}
+
+// fromStep runs scenario from src to user@server with From
+// fromUser@fromDomain (the server's own address when fromDomain is "").
+func fromStep(scenario, title, src, user, fromUser, fromDomain string, want []int) step {
 	return step{
-		title: fmt.Sprintf("INVITE to %s from %s@%s, sent from %s, refused and acknowledged", user, fromUser, orServer(fromDomain), src),
+		title: title,
 		run: func(r *caseRun) {
 			d := fromDomain
 			if d == "" {
 				d = r.srv.sipAddr()
 			}
 			r.sipStep(sippRun{
-				scenario: "invite.xml",
+				scenario: scenario,
 				srcIP:    src,
 				args:     []string{"-s", user, "-key", "from_user", fromUser, "-key", "from_domain", d},
 			}, "", want)
@@ -450,7 +448,7 @@ func runSeedCases(t *testing.T, kind serverKind, bin, config string, cases []see
 // -update records from it). It is the proof that the goldens are what
 // Kamailio does, and that the seed config runs unmodified on Kamailio.
 func TestSeedKamailioOracle(t *testing.T) {
-	runSeedCases(t, kamailioServer, kamailioBin(t), "seed", seedCases)
+	runSeedCases(t, kamailioServer, kamailio.Binary(t), "seed", seedCases)
 }
 
 // TestSeedSipht runs the same scenarios against the sipht binary and
@@ -464,7 +462,7 @@ func TestSeedSipht(t *testing.T) {
 // TestAntifloodKamailioOracle is TestSeedKamailioOracle for
 // examples/antiflood.cfg.
 func TestAntifloodKamailioOracle(t *testing.T) {
-	runSeedCases(t, kamailioServer, kamailioBin(t), "antiflood", antifloodCases)
+	runSeedCases(t, kamailioServer, kamailio.Binary(t), "antiflood", antifloodCases)
 }
 
 // TestAntifloodSipht is TestSeedSipht for examples/antiflood.cfg.

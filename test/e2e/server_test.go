@@ -67,13 +67,6 @@ func repoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// kamailioBin returns the kamailio binary or skips (fails under
-// SIPHT_REQUIRE_EXTERNAL=1) when it is not installed.
-func kamailioBin(t testing.TB) string {
-	t.Helper()
-	return testutil.LookPath(t, "kamailio", "/usr/sbin/kamailio", "/usr/local/sbin/kamailio")
-}
-
 var (
 	siphtBuildOnce sync.Once
 	siphtBuildPath string
@@ -135,28 +128,6 @@ func serverArgs(kind serverKind, cfg string, defines []string) []string {
 	return args
 }
 
-// freeUDPPort returns a UDP port that was free on ip a moment ago.
-func freeUDPPort(t testing.TB, ip string) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("finding a free UDP port on %s: %v", ip, err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// freeTCPPort returns a TCP port that was free on ip a moment ago.
-func freeTCPPort(t testing.TB, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("finding a free TCP port on %s: %v", ip, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startOptions configures startServer.
 type startOptions struct {
 	kind    serverKind
@@ -191,9 +162,9 @@ func startServer(t *testing.T, o startOptions) *server {
 	}
 	s.sipPort = o.sipPort
 	if s.sipPort == 0 {
-		s.sipPort = freeUDPPort(t, s.ip)
+		s.sipPort = testutil.FreeUDPPort(t, s.ip)
 	}
-	s.httpPort = freeTCPPort(t, s.ip)
+	s.httpPort = testutil.FreeTCPPort(t, s.ip)
 	defines := append([]string{
 		"LISTEN_IP=" + s.ip,
 		"SIP_PORT=" + strconv.Itoa(s.sipPort),

@@ -167,7 +167,7 @@ func sippBin(t testing.TB) string {
 func sippCommand(ctx context.Context, t testing.TB, dir string, r *sippRun, trace string) *exec.Cmd {
 	t.Helper()
 	if r.srcPort == 0 {
-		r.srcPort = freeUDPPort(t, r.srcIP)
+		r.srcPort = testutil.FreeUDPPort(t, r.srcIP)
 	}
 	calls, recvTimeout := max(r.calls, 1), r.recvTimeout
 	if recvTimeout == 0 {

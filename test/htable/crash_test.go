@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sipht/sipht/internal/db"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // siphtBin returns $SIPHT_BIN or a binary built from ./cmd/sipht.
@@ -51,15 +52,6 @@ func siphtBin(t *testing.T) string {
 		t.Fatalf("go build ./cmd/sipht: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freeUDPPort(t *testing.T) int {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // proc is a running sipht with its stderr collected.
@@ -129,7 +121,7 @@ func TestWriteBehindCrash(t *testing.T) {
 	}
 	bin := siphtBin(t)
 	dir := t.TempDir()
-	port := freeUDPPort(t)
+	port := testutil.FreeUDPPort(t, "127.0.0.1")
 	dbPath := filepath.Join(dir, "crash.db")
 	const interval = time.Second
 	cfg := filepath.Join(dir, "crash.cfg")

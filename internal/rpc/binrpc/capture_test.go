@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // unhex decodes a capture written as hex bytes and "quoted" ASCII runs.
@@ -63,19 +63,9 @@ func testRegistry(t testing.TB) *rpc.Registry {
 	return r
 }
 
-func shortTempDir(t testing.TB) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "sbr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 func startServer(t testing.TB, r *rpc.Registry, opts Options) (*Server, string) {
 	t.Helper()
-	path := filepath.Join(shortTempDir(t), "ctl")
+	path := filepath.Join(testutil.ShortTempDir(t), "ctl")
 	opts.Registry = r
 	s, err := Listen(context.Background(), "unixs:"+path, opts)
 	if err != nil {

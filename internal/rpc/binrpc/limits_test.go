@@ -14,6 +14,7 @@ import (
 
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 // expectClosed waits until the server closes c (read returns EOF or an
@@ -178,7 +179,7 @@ func TestReplyLimits(t *testing.T) {
 	if got != "500 reply too big (limit 1000 bytes)" {
 		t.Fatalf("%q", got)
 	}
-	dpath := filepath.Join(shortTempDir(t), "d")
+	dpath := filepath.Join(testutil.ShortTempDir(t), "d")
 	r2 := rpc.NewRegistry()
 	r2.MustRegister(rpctest.DumpGenerator(5000, 2))
 	s, err := Listen(t.Context(), "unixd:"+dpath, Options{Registry: r2})
@@ -231,7 +232,7 @@ func TestSlowReader(t *testing.T) {
 }
 
 func TestSocketFile(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	path := filepath.Join(dir, "ctl")
 	r := testRegistry(t)
 	// not a socket: refused

@@ -86,16 +86,6 @@ func serve(t testing.TB, r *rpc.Registry, spec string) *binrpc.Server {
 	return s
 }
 
-func tempDir(t testing.TB) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "sct")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 func run(args ...string) (string, string, int) {
 	var o, e bytes.Buffer
 	code := Main(args, &o, &e)
@@ -130,7 +120,7 @@ var outputScript = [][]string{
 func TestOutputLikeKamcmd(t *testing.T) {
 	rpctest.KamcmdPath(t)
 	r, _ := registry(t)
-	dir := tempDir(t)
+	dir := testutil.ShortTempDir(t)
 	s := serve(t, r, "unixs:"+filepath.Join(dir, "ctl"))
 	specs := []string{s.Spec()}
 	if k := startKamailioIfPresent(t); k != nil {
@@ -173,7 +163,7 @@ func startKamailioIfPresent(t *testing.T) *rpctest.Kamailio {
 
 func TestExitStatus(t *testing.T) {
 	r, _ := registry(t)
-	dir := tempDir(t)
+	dir := testutil.ShortTempDir(t)
 	s := serve(t, r, "unixs:"+filepath.Join(dir, "ctl"))
 	if o, _, code := run("-s", s.Spec(), "htable.get", "t", "bob"); code != ExitOK || !strings.Contains(o, "value: 42") {
 		t.Errorf("ok: %d %q", code, o)
@@ -220,7 +210,7 @@ func TestExitStatus(t *testing.T) {
 // call through the HTTP handler.
 func TestJSONOutput(t *testing.T) {
 	r, _ := registry(t)
-	dir := tempDir(t)
+	dir := testutil.ShortTempDir(t)
 	s := serve(t, r, "unixs:"+filepath.Join(dir, "ctl"))
 	hs, err := jsonrpc.ListenHTTP(t.Context(), "127.0.0.1:0", jsonrpc.HTTPOptions{HandlerOptions: jsonrpc.HandlerOptions{Registry: r}})
 	if err != nil {
@@ -281,7 +271,7 @@ func TestJSONOutput(t *testing.T) {
 func TestBigReply(t *testing.T) {
 	r := rpc.NewRegistry()
 	r.MustRegister(rpctest.DumpGenerator(20000, 4))
-	dir := tempDir(t)
+	dir := testutil.ShortTempDir(t)
 	s := serve(t, r, "unixs:"+filepath.Join(dir, "ctl"))
 	o, e, code := run("-s", s.Spec(), "bench.dump")
 	if code != ExitOK || strings.Count(o, "\t\t\tname: key") != 20000 {

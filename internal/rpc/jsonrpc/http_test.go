@@ -16,6 +16,7 @@ import (
 
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 func listen(t *testing.T, r *rpc.Registry, o HTTPOptions) *HTTPServer {
@@ -222,11 +223,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 func TestDatagramServer(t *testing.T) {
 	r, _ := testRegistry(t)
 	r.MustRegister(rpctest.DumpGenerator(5000, 4))
-	dir, err := os.MkdirTemp("", "sjd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := testutil.ShortTempDir(t)
 	sock := filepath.Join(dir, "rpc.sock")
 	ds, err := ListenDatagram(t.Context(), sock, DatagramOptions{Registry: r})
 	if err != nil {
@@ -269,11 +266,7 @@ func TestDatagramServer(t *testing.T) {
 
 func TestFIFOServer(t *testing.T) {
 	r, _ := testRegistry(t)
-	dir, err := os.MkdirTemp("", "sjf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := testutil.ShortTempDir(t)
 	path := filepath.Join(dir, "rpc.fifo")
 	os.WriteFile(path, nil, 0o600)
 	if _, err := ListenFIFO(t.Context(), path, FIFOOptions{Registry: r, ReplyDir: dir}); err == nil {

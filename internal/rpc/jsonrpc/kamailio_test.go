@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 type httpReply = rpctest.HTTPReply
@@ -69,11 +70,7 @@ func TestDatagramAndFIFOVsKamailio(t *testing.T) {
 	k := rpctest.StartKamailio(t, "t=>size=4;")
 	r, f := testRegistry(t)
 	f.SetStr("t", "alice", "hello")
-	dir, err := os.MkdirTemp("", "sjd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := testutil.ShortTempDir(t)
 	ds, err := ListenDatagram(t.Context(), filepath.Join(dir, "rpc.sock"), DatagramOptions{Registry: r})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package rpcbench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,82 +9,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sipht/sipht/internal/rpc"
 	"github.com/sipht/sipht/internal/rpc/binrpc"
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
-	"github.com/sipht/sipht/internal/rpc/jsonrpc"
 	"github.com/sipht/sipht/internal/rpc/rpctest"
+	"github.com/sipht/sipht/internal/testutil"
 )
 
 func sipht(b *testing.B, extra ...rpc.Method) (ctlSpec, httpURL string, f *rpctest.FakeHTable) {
 	b.Helper()
-	r := rpc.NewRegistry()
-	if err := rpc.RegisterCore(r, rpc.CoreInfo{}); err != nil {
-		b.Fatal(err)
-	}
-	f = rpctest.NewFakeHTable(rpctest.TableDef{Name: "t", Size: 4}, rpctest.TableDef{Name: "big", Size: 16})
-	f.SetStr("t", "alice", "hello")
-	if err := f.Register(r); err != nil {
-		b.Fatal(err)
-	}
-	r.MustRegister(extra...)
-	dir, err := os.MkdirTemp("", "sbench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := binrpc.Listen(context.Background(), "unixs:"+filepath.Join(dir, "ctl"), binrpc.Options{Registry: r})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	hs, err := jsonrpc.ListenHTTP(context.Background(), "127.0.0.1:0", jsonrpc.HTTPOptions{HandlerOptions: jsonrpc.HandlerOptions{Registry: r}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { hs.Close() })
-	return s.Spec(), hs.URL(), f
-}
-
-func benchBINRPC(b *testing.B, spec string) {
-	c, err := binrpc.Dial(context.Background(), spec, binrpc.ClientOptions{Timeout: 10 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	ctx := context.Background()
-	args := []rpc.Value{rpc.Str("t"), rpc.Str("alice")}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		rep, err := c.Call(ctx, "htable.get", args...)
-		if err != nil || rep.IsFault() {
-			b.Fatal(err)
-		}
-		if err := rep.Discard(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-}
-
-func benchHTTP(b *testing.B, url string) {
-	body := []byte(`{"jsonrpc":"2.0","method":"htable.get","params":["t","alice"],"id":1}`)
-	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		resp, err := cl.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if resp.StatusCode != 200 {
-			b.Fatal(resp.Status)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	dir := testutil.ShortTempDir(b)
+	return Serve(b, filepath.Join(dir, "ctl"), []rpctest.TableDef{{Name: "t", Size: 4}, {Name: "big", Size: 16}}, extra...)
 }
 
 func benchCtl(b *testing.B, spec string) {
@@ -111,19 +46,15 @@ func BenchmarkGet(b *testing.B) {
 		c.Call(context.Background(), "htable.sets", rpc.Str("t"), rpc.Str("alice"), rpc.Str("hello"))
 		c.Close()
 	}
-	b.Run("binrpc/sipht", func(b *testing.B) { benchBINRPC(b, ctlSpec) })
-	b.Run("http/sipht", func(b *testing.B) { benchHTTP(b, url) })
+	b.Run("binrpc/sipht", func(b *testing.B) { BINRPCGet(b, ctlSpec) })
+	b.Run("http/sipht", func(b *testing.B) { HTTPGet(b, url) })
 	b.Run("ctl-per-call/sipht", func(b *testing.B) { benchCtl(b, ctlSpec) })
 	if k != nil {
-		b.Run("binrpc/kamailio", func(b *testing.B) { benchBINRPC(b, "unixs:"+k.CtlSocket) })
-		b.Run("http/kamailio", func(b *testing.B) { benchHTTP(b, "http://"+k.HTTPAddr+"/RPC") })
+		b.Run("binrpc/kamailio", func(b *testing.B) { BINRPCGet(b, "unixs:"+k.CtlSocket) })
+		b.Run("http/kamailio", func(b *testing.B) { HTTPGet(b, "http://"+k.HTTPAddr+"/RPC") })
 		b.Run("ctl-per-call/kamailio", func(b *testing.B) { benchCtl(b, "unixs:"+k.CtlSocket) })
 	}
 }
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // BenchmarkDump measures a dump of n items end to end in one process
 // (server and client): time, bytes of output, and the peak heap growth,
@@ -137,10 +68,10 @@ func BenchmarkDump(b *testing.B) {
 		name := fmt.Sprintf("%dk", n/1000)
 		run := func(b *testing.B, fn func(w io.Writer) error) {
 			var peak uint64
-			var out countWriter
+			var out CountWriter
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				out.n = 0
+				out.N = 0
 				p := rpctest.PeakHeap(func() {
 					if err := fn(&out); err != nil {
 						b.Fatal(err)
@@ -149,7 +80,7 @@ func BenchmarkDump(b *testing.B) {
 				peak = max(peak, p)
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
-			b.ReportMetric(float64(out.n)/(1<<20), "output-MB")
+			b.ReportMetric(float64(out.N)/(1<<20), "output-MB")
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/dump")
 		}
 		ctl := func(args ...string) func(w io.Writer) error {

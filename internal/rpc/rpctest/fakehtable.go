@@ -14,31 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sipht/sipht/htable"
 	"github.com/sipht/sipht/internal/rpc"
 )
-
-// HTableHash is Kamailio's case-insensitive core hash used by htable
-// (fact sheet §4.2).
-func HTableHash(key string) uint32 {
-	fold := func(b byte) uint32 {
-		if b >= 'A' && b <= 'Z' {
-			b |= 0x20
-		}
-		return uint32(int32(int8(b)))
-	}
-	var h, v uint32
-	i := 0
-	for ; i+4 <= len(key); i += 4 {
-		v = fold(key[i])<<24 + fold(key[i+1])<<16 + fold(key[i+2])<<8 + fold(key[i+3])
-		h += v ^ (v >> 3)
-	}
-	v = 0
-	for ; i < len(key); i++ {
-		v = v<<8 + fold(key[i])
-	}
-	h += v ^ (v >> 3)
-	return (h + (h >> 11)) + ((h >> 13) + (h >> 23))
-}
 
 // TableDef defines a fake table.
 type TableDef struct {
@@ -94,7 +72,7 @@ func (f *FakeHTable) get(name string) *table {
 }
 
 func (t *table) find(key string) (slot, pos int) {
-	h := HTableHash(key)
+	h := htable.HashString(key)
 	slot = int(h & uint32(len(t.slots)-1))
 	for i, it := range t.slots[slot] {
 		if it.name == key {
@@ -114,7 +92,7 @@ func (t *table) set(key string, isStr bool, s string, n int32, now int64) {
 		}
 		return
 	}
-	it := &item{name: key, hash: HTableHash(key), isStr: isStr, s: s, n: n}
+	it := &item{name: key, hash: htable.HashString(key), isStr: isStr, s: s, n: n}
 	if t.def.AutoExpire > 0 {
 		it.expire = now + int64(t.def.AutoExpire)
 	}
@@ -162,29 +140,30 @@ func (f *FakeHTable) Methods() []rpc.Method {
 	setFault := pf("Not enough parameters (htable name, key name and value)")
 	setxFault := pf("Not enough parameters (htable name, key name, value and expire)")
 	nameFault := pf("No htable name given")
+	const noTable, setxFailed = "No such htable", "Failed to set the item"
 	return []rpc.Method{
 		{Name: "htable.get", Params: "SS", ParamFault: pf("Not enough parameters (htable name and key name)"),
-			Help: "Get one key from a hash table.", Handler: f.rpcGet},
+			Help: "Get one key from a hash table.", Handler: f.onTable(noTable, f.rpcGet)},
 		{Name: "htable.delete", Params: "SS", ParamFault: pf("Not enough parameters (htable name & key name"),
-			Help: "Delete one key from a hash table.", Handler: f.rpcDelete},
+			Help: "Delete one key from a hash table.", Handler: f.onTable(noTable, f.rpcDelete)},
 		{Name: "htable.sets", Params: "SS.S", ParamFault: setFault,
-			Help: "Set one key in a hash table to a string value.", Handler: f.rpcSet(true)},
+			Help: "Set one key in a hash table to a string value.", Handler: f.onTable(noTable, f.rpcSet(true))},
 		{Name: "htable.seti", Params: "SS.d", ParamFault: setFault,
-			Help: "Set one key in a hash table to an integer value.", Handler: f.rpcSet(false)},
+			Help: "Set one key in a hash table to an integer value.", Handler: f.onTable(noTable, f.rpcSet(false))},
 		{Name: "htable.setex", Params: "SS.d", ParamFault: pf("Not enough parameters (htable name, item name and expire)"),
-			Help: "Set expire in a hash table.", Handler: f.rpcSetex},
+			Help: "Set expire in a hash table.", Handler: f.onTable(noTable, f.rpcSetex)},
 		{Name: "htable.setxs", Params: "SS.Sd", ParamFault: setxFault,
-			Help: "Set one key in a hash table to a string value and its expire value.", Handler: f.rpcSetx(true)},
+			Help: "Set one key in a hash table to a string value and its expire value.", Handler: f.onTable(setxFailed, f.rpcSetx(true))},
 		{Name: "htable.setxi", Params: "SS.dd", ParamFault: setxFault,
-			Help: "Set one key in a hash table to an integer value and its expire value.", Handler: f.rpcSetx(false)},
+			Help: "Set one key in a hash table to an integer value and its expire value.", Handler: f.onTable(setxFailed, f.rpcSetx(false))},
 		{Name: "htable.dump", Params: "S", ParamFault: nameFault, Flags: rpc.RetArray,
-			Help: "Dump the contents of hash table.", Handler: f.rpcDump},
+			Help: "Dump the contents of hash table.", Handler: f.onTable(noTable, f.rpcDump)},
 		{Name: "htable.listTables", Flags: rpc.RetArray,
-			Help: "List all htables.", Handler: f.rpcList},
+			Help: "List all htables.", Handler: f.eachTable(f.rpcList)},
 		{Name: "htable.stats", Flags: rpc.RetArray,
-			Help: "Statistics about htables.", Handler: f.rpcStats},
+			Help: "Statistics about htables.", Handler: f.eachTable(f.rpcStats)},
 		{Name: "htable.flush", Params: "S", ParamFault: nameFault,
-			Help: "Flush hash table.", Handler: f.rpcFlush},
+			Help: "Flush hash table.", Handler: f.onTable(noTable, f.rpcFlush)},
 		{Name: "htable.reload", Help: "Reload hash table.",
 			Handler: func(c *rpc.Call) { c.Fault(500, "No htable db_url") }},
 		{Name: "htable.store", Help: "Store hash table to database.",
@@ -195,14 +174,39 @@ func (f *FakeHTable) Methods() []rpc.Method {
 // Register adds the methods to r.
 func (f *FakeHTable) Register(r *rpc.Registry) error { return r.Register(f.Methods()...) }
 
-func (f *FakeHTable) rpcGet(c *rpc.Call) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.get(c.ArgStr(0))
-	if t == nil {
-		c.Fault(500, "No such htable")
-		return
+// onTable returns a handler that runs h, under the lock, on the table the
+// first argument names, or answers fault 500 msg when there is none.
+func (f *FakeHTable) onTable(msg string, h func(*rpc.Call, *table)) rpc.Handler {
+	return func(c *rpc.Call) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		t := f.get(c.ArgStr(0))
+		if t == nil {
+			c.Fault(500, "%s", msg)
+			return
+		}
+		h(c, t)
 	}
+}
+
+// eachTable returns a handler that runs h, under the lock, on every table
+// from the last defined to the first (Kamailio's order), or answers fault
+// 500 "No htables" when there is none.
+func (f *FakeHTable) eachTable(h func(*rpc.Call, *table)) rpc.Handler {
+	return func(c *rpc.Call) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.tables) == 0 {
+			c.Fault(500, "No htables")
+			return
+		}
+		for i := len(f.tables) - 1; i >= 0; i-- {
+			h(c, f.tables[i])
+		}
+	}
+}
+
+func (f *FakeHTable) rpcGet(c *rpc.Call, t *table) {
 	slot, pos := t.find(c.ArgStr(1))
 	now := f.now().Unix()
 	if pos < 0 || (t.def.AutoExpire > 0 && t.slots[slot][pos].expire != 0 && t.slots[slot][pos].expire < now) {
@@ -223,14 +227,7 @@ func (f *FakeHTable) rpcGet(c *rpc.Call) {
 	v.Str("expire", expire)
 }
 
-func (f *FakeHTable) rpcDelete(c *rpc.Call) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.get(c.ArgStr(0))
-	if t == nil {
-		c.Fault(500, "No such htable")
-		return
-	}
+func (f *FakeHTable) rpcDelete(c *rpc.Call, t *table) {
 	slot, pos := t.find(c.ArgStr(1))
 	if pos < 0 {
 		c.Fault(404, "Key not found in htable.")
@@ -240,28 +237,14 @@ func (f *FakeHTable) rpcDelete(c *rpc.Call) {
 	c.Printf("Ok. Key deleted.")
 }
 
-func (f *FakeHTable) rpcSet(isStr bool) rpc.Handler {
-	return func(c *rpc.Call) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		t := f.get(c.ArgStr(0))
-		if t == nil {
-			c.Fault(500, "No such htable")
-			return
-		}
+func (f *FakeHTable) rpcSet(isStr bool) func(*rpc.Call, *table) {
+	return func(c *rpc.Call, t *table) {
 		t.set(c.ArgStr(1), isStr, c.ArgStr(2), int32(c.ArgInt(2)), f.now().Unix())
 		c.Printf("Ok. Key set to new value.")
 	}
 }
 
-func (f *FakeHTable) rpcSetex(c *rpc.Call) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.get(c.ArgStr(0))
-	if t == nil {
-		c.Fault(500, "No such htable")
-		return
-	}
+func (f *FakeHTable) rpcSetex(c *rpc.Call, t *table) {
 	if t.def.AutoExpire > 0 {
 		if slot, pos := t.find(c.ArgStr(1)); pos >= 0 {
 			it := t.slots[slot][pos]
@@ -275,15 +258,8 @@ func (f *FakeHTable) rpcSetex(c *rpc.Call) {
 	c.Printf("Ok")
 }
 
-func (f *FakeHTable) rpcSetx(isStr bool) rpc.Handler {
-	return func(c *rpc.Call) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		t := f.get(c.ArgStr(0))
-		if t == nil {
-			c.Fault(500, "Failed to set the item")
-			return
-		}
+func (f *FakeHTable) rpcSetx(isStr bool) func(*rpc.Call, *table) {
+	return func(c *rpc.Call, t *table) {
 		now := f.now().Unix()
 		t.set(c.ArgStr(1), isStr, c.ArgStr(2), int32(c.ArgInt(2)), now)
 		_, pos := t.find(c.ArgStr(1))
@@ -297,14 +273,7 @@ func (f *FakeHTable) rpcSetx(isStr bool) rpc.Handler {
 	}
 }
 
-func (f *FakeHTable) rpcDump(c *rpc.Call) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.get(c.ArgStr(0))
-	if t == nil {
-		c.Fault(500, "No such htable")
-		return
-	}
+func (f *FakeHTable) rpcDump(c *rpc.Call, t *table) {
 	for i, l := range t.slots {
 		if len(l) == 0 {
 			continue
@@ -324,49 +293,24 @@ func (f *FakeHTable) rpcDump(c *rpc.Call) {
 	}
 }
 
-func (f *FakeHTable) rpcList(c *rpc.Call) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.tables) == 0 {
-		c.Fault(500, "No htables")
-		return
-	}
-	for i := len(f.tables) - 1; i >= 0; i-- {
-		t := f.tables[i]
-		c.AddStruct().Str("name", t.def.Name).Str("dbtable", "").Int("dbmode", 0).
-			Int("expire", t.def.AutoExpire).Int("updateexpire", 1).Int("size", len(t.slots)).Int("dmqreplicate", 0)
-	}
+func (f *FakeHTable) rpcList(c *rpc.Call, t *table) {
+	c.AddStruct().Str("name", t.def.Name).Str("dbtable", "").Int("dbmode", 0).
+		Int("expire", t.def.AutoExpire).Int("updateexpire", 1).Int("size", len(t.slots)).Int("dmqreplicate", 0)
 }
 
-func (f *FakeHTable) rpcStats(c *rpc.Call) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.tables) == 0 {
-		c.Fault(500, "No htables")
-		return
-	}
-	for i := len(f.tables) - 1; i >= 0; i-- {
-		t := f.tables[i]
-		all, mn, mx := 0, -1, 0
-		for _, l := range t.slots {
-			all += len(l)
-			if mn < 0 || len(l) < mn {
-				mn = len(l)
-			}
-			mx = max(mx, len(l))
+func (f *FakeHTable) rpcStats(c *rpc.Call, t *table) {
+	all, mn, mx := 0, -1, 0
+	for _, l := range t.slots {
+		all += len(l)
+		if mn < 0 || len(l) < mn {
+			mn = len(l)
 		}
-		c.AddStruct().Str("name", t.def.Name).Int("slots", len(t.slots)).Int("all", all).Int("min", mn).Int("max", mx)
+		mx = max(mx, len(l))
 	}
+	c.AddStruct().Str("name", t.def.Name).Int("slots", len(t.slots)).Int("all", all).Int("min", mn).Int("max", mx)
 }
 
-func (f *FakeHTable) rpcFlush(c *rpc.Call) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.get(c.ArgStr(0))
-	if t == nil {
-		c.Fault(500, "No such htable")
-		return
-	}
+func (f *FakeHTable) rpcFlush(c *rpc.Call, t *table) {
 	for i := range t.slots {
 		t.slots[i] = nil
 	}

@@ -3,23 +3,21 @@ package rpctest
 import (
 	"bytes"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 )
 
 // KamcmdPath returns the kamcmd binary or skips/fails the test (see
 // testutil.Missing).
 func KamcmdPath(t testing.TB) string {
 	t.Helper()
-	return testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd")
+	return kamailio.KamcmdBinary(t)
 }
 
 // Kamailio is a real Kamailio started for a test.
@@ -29,8 +27,7 @@ type Kamailio struct {
 	HTTPAddr  string // host:port of the xhttp/jsonrpcs listener (POST /RPC)
 	DgramSock string // jsonrpcs unix datagram socket
 	FIFO      string // jsonrpcs FIFO
-	cmd       *exec.Cmd
-	log       *bytes.Buffer
+	Process   *kamailio.Process
 }
 
 // FreePort returns a port free on 127.0.0.1 for network ("tcp" or "udp").
@@ -38,22 +35,10 @@ type Kamailio struct {
 // port.)
 func FreePort(t testing.TB, network string) int {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
+	if network == "udp" {
+		return testutil.FreeUDPPort(t, "127.0.0.1")
 	}
+	return testutil.FreeTCPPort(t, "127.0.0.1")
 }
 
 // DefaultXHTTPRoute is the body of event_route[xhttp:request] StartKamailio
@@ -77,28 +62,13 @@ func StartKamailio(t testing.TB, tables ...string) *Kamailio {
 // event_route[xhttp:request].
 func StartKamailioRoute(t testing.TB, route string, tables ...string) *Kamailio {
 	t.Helper()
-	bin := testutil.LookPath(t, "kamailio", "/usr/sbin/kamailio")
-	mpath := ""
-	for _, p := range []string{"/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules"} {
-		if _, err := os.Stat(filepath.Join(p, "ctl.so")); err == nil {
-			mpath = p
-			break
-		}
-	}
-	if mpath == "" {
-		testutil.Missing(t, "Kamailio modules", "ctl.so not found")
-	}
-	dir, err := os.MkdirTemp("", "sipht-kam-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	mpath := kamailio.ModuleDir(t, "ctl", "xhttp", "jsonrpcs", "htable")
+	dir := testutil.ShortTempDir(t)
 	k := &Kamailio{
 		Dir:       dir,
 		CtlSocket: filepath.Join(dir, "ctl"),
 		DgramSock: filepath.Join(dir, "rpc.sock"),
 		FIFO:      filepath.Join(dir, "rpc.fifo"),
-		log:       &bytes.Buffer{},
 	}
 	sipPort := FreePort(t, "udp")
 	httpPort := FreePort(t, "tcp")
@@ -133,59 +103,9 @@ modparam("jsonrpcs","dgram_socket","%s")
 	cfg.WriteString(`request_route { sl_send_reply("404","Not here"); }
 event_route[xhttp:request] {` + route + `}
 `)
-	cfgPath := filepath.Join(dir, "kamailio.cfg")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-DD", "-E", "-f", cfgPath, "-Y", dir, "-w", dir, "-P", filepath.Join(dir, "pid"))
-	cmd.Stdout = k.log
-	cmd.Stderr = k.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start kamailio: %v", err)
-	}
-	k.cmd = cmd
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("kamailio log:\n%s", k.log.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c1, err1 := net.Dial("unix", k.CtlSocket)
-		c2, err2 := net.Dial("tcp", k.HTTPAddr)
-		if err1 == nil {
-			c1.Close()
-		}
-		if err2 == nil {
-			c2.Close()
-		}
-		if err1 == nil && err2 == nil {
-			if _, err := os.Stat(k.DgramSock); err == nil {
-				break
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("kamailio exited at start-up:\n%s", k.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kamailio did not open its sockets: %v / %v\n%s", err1, err2, k.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	// let every worker finish its start-up
-	time.Sleep(200 * time.Millisecond)
+	k.Process = kamailio.Start(t, kamailio.Options{Config: cfg.String(), Dir: dir,
+		Ready:  kamailio.Listening("unix:"+k.CtlSocket, "tcp:"+k.HTTPAddr, "file:"+k.DgramSock),
+		Settle: 200 * time.Millisecond})
 	return k
 }
 

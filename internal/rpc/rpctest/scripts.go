@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -209,11 +210,11 @@ func FIFOCall(t testing.TB, fifo, replyDir, doc string) string {
 	}
 }
 
-// KamcmdScript is run by the real kamcmd against sipht and against
-// Kamailio 5.6 holding the same tables (FakeHTable's t and iv). Each
-// entry is one kamcmd invocation; "!" marks one whose output is compared
-// by shape only (ShapeKamcmd).
-var KamcmdScript = [][]string{
+// KamcmdSeed are the writes KamcmdScript and the htable module's kamcmd
+// comparison start with: integers (negative, fractional, beyond 32 bits),
+// keys and values that look like numbers or carry a type prefix, mixed
+// case, and two keys in one slot of table t.
+var KamcmdSeed = [][]string{
 	{"htable.seti", "t", "bob", "42"},
 	{"htable.sets", "t", "s:15", "x"},
 	{"htable.sets", "t", "alice", "hello"},
@@ -224,6 +225,13 @@ var KamcmdScript = [][]string{
 	{"htable.seti", "t", "str", "s:77"},
 	{"htable.sets", "t", "ABCdef", "upper"},
 	{"htable.sets", "t", "k2", "same-slot-as-bob"},
+}
+
+// KamcmdScript is run by the real kamcmd against sipht and against
+// Kamailio 5.6 holding the same tables (FakeHTable's t and iv). Each
+// entry is one kamcmd invocation; "!" marks one whose output is compared
+// by shape only (ShapeKamcmd).
+var KamcmdScript = append(slices.Clone(KamcmdSeed), [][]string{
 	{"htable.dump", "t"},
 	{"htable.get", "t", "alice"},
 	{"htable.get", "t", "bob"},
@@ -283,7 +291,7 @@ var KamcmdScript = [][]string{
 	{"-f", "x", "core.echo", "v"},
 	{"htable.flush", "t"},
 	{"htable.dump", "t"},
-}
+}...)
 
 // KamcmdResult is kamcmd's stdout, and its stderr followed by the exit status.
 type KamcmdResult struct{ Out, Err string }

@@ -424,37 +424,9 @@ func (e *Env) registerHTable() {
 	key := func(c *script.Ctx, f *script.Format) []byte {
 		return f.Append(c, c.GetBuf())
 	}
-	must(r.AddPV(script.PVClass{Name: "sht", Inner: script.InnerRequired, Module: "htable (test double)",
-		Fixup: func(pc *script.PVFixupCtx) (*script.PV, error) {
-			name, f, err := parse(pc)
-			if err != nil {
-				return nil, err
-			}
-			table := tableOf(name)
-			return &script.PV{
-				Get: func(c *script.Ctx) script.Value {
-					t := table(c)
-					if t == nil {
-						return script.Null
-					}
-					k := key(c, f)
-					v := t.Get(k)
-					c.PutBuf(k)
-					return v
-				},
-				Set: func(c *script.Ctx, v script.Value) error {
-					t := table(c)
-					if t == nil {
-						return fmt.Errorf("htable %s not found", name)
-					}
-					k := key(c, f)
-					t.Set(k, v)
-					c.PutBuf(k)
-					return nil
-				},
-			}, nil
-		}}))
-	incdec := func(cls string, delta int64) {
+	// item registers $cls(table=>key): get reads the item, set (none when
+	// nil) writes it; the key is printed into a scratch buffer.
+	item := func(cls string, get func(t *Table, k []byte) script.Value, set func(t *Table, k []byte, v script.Value) error) {
 		must(r.AddPV(script.PVClass{Name: cls, Inner: script.InnerRequired, Module: "htable (test double)",
 			Fixup: func(pc *script.PVFixupCtx) (*script.PV, error) {
 				name, f, err := parse(pc)
@@ -462,53 +434,44 @@ func (e *Env) registerHTable() {
 					return nil, err
 				}
 				table := tableOf(name)
-				return &script.PV{Get: func(c *script.Ctx) script.Value {
+				pv := &script.PV{Get: func(c *script.Ctx) script.Value {
 					t := table(c)
 					if t == nil {
 						return script.Null
 					}
 					k := key(c, f)
-					v := t.Add(k, delta)
+					v := get(t, k)
 					c.PutBuf(k)
 					return v
-				}}, nil
+				}}
+				if set != nil {
+					pv.Set = func(c *script.Ctx, v script.Value) error {
+						t := table(c)
+						if t == nil {
+							return fmt.Errorf("htable %s not found", name)
+						}
+						k := key(c, f)
+						err := set(t, k, v)
+						c.PutBuf(k)
+						return err
+					}
+				}
+				return pv, nil
 			}}))
 	}
-	incdec("shtinc", 1)
-	incdec("shtdec", -1)
-	must(r.AddPV(script.PVClass{Name: "shtex", Inner: script.InnerRequired, Module: "htable (test double)",
-		Fixup: func(pc *script.PVFixupCtx) (*script.PV, error) {
-			name, f, err := parse(pc)
-			if err != nil {
-				return nil, err
-			}
-			table := tableOf(name)
-			return &script.PV{
-				Get: func(c *script.Ctx) script.Value {
-					t := table(c)
-					if t == nil {
-						return script.Null
-					}
-					k := key(c, f)
-					v := script.Int(t.Expire(k))
-					c.PutBuf(k)
-					return v
-				},
-				Set: func(c *script.Ctx, v script.Value) error {
-					t := table(c)
-					if t == nil {
-						return fmt.Errorf("htable %s not found", name)
-					}
-					if !v.IsInt() {
-						return fmt.Errorf("$shtex needs an integer")
-					}
-					k := key(c, f)
-					t.SetExpire(k, v.AsInt())
-					c.PutBuf(k)
-					return nil
-				},
-			}, nil
-		}}))
+	item("sht", (*Table).Get, func(t *Table, k []byte, v script.Value) error {
+		t.Set(k, v)
+		return nil
+	})
+	item("shtinc", func(t *Table, k []byte) script.Value { return t.Add(k, 1) }, nil)
+	item("shtdec", func(t *Table, k []byte) script.Value { return t.Add(k, -1) }, nil)
+	item("shtex", func(t *Table, k []byte) script.Value { return script.Int(t.Expire(k)) }, func(t *Table, k []byte, v script.Value) error {
+		if !v.IsInt() {
+			return fmt.Errorf("$shtex needs an integer")
+		}
+		t.SetExpire(k, v.AsInt())
+		return nil
+	})
 	count := func(cls string, byName bool) {
 		must(r.AddPV(script.PVClass{Name: cls, Inner: script.InnerRequired, Module: "htable (test double)",
 			Fixup: func(pc *script.PVFixupCtx) (*script.PV, error) {

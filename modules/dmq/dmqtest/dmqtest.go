@@ -6,17 +6,12 @@
 package dmqtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,53 +19,9 @@ import (
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/server"
 	"github.com/sipht/sipht/internal/testutil"
+	"github.com/sipht/sipht/internal/testutil/kamailio"
 	"github.com/sipht/sipht/modules/dmq"
 )
-
-var portMu sync.Mutex
-
-// FreePort returns a port that is free for both UDP and TCP on ip.
-func FreePort(t testing.TB, ip string) int {
-	t.Helper()
-	portMu.Lock()
-	defer portMu.Unlock()
-	for i := 0; i < 100; i++ {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatalf("listen on %s: %v", ip, err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, fmt.Sprint(port)))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
-	}
-	t.Fatalf("no free port on %s", ip)
-	return 0
-}
-
-// Buffer is a goroutine-safe log buffer.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // Node is a sipht server started by a test.
 type Node struct {
@@ -79,7 +30,7 @@ type Node struct {
 	Port int
 	// Config is the config text the node runs.
 	Config string
-	Logs   *Buffer
+	Logs   *testutil.Buffer
 	Srv    *server.Server
 
 	cancel context.CancelFunc
@@ -161,7 +112,7 @@ func Start(t testing.TB, o Options) *Node {
 		o.IP = "127.0.0.1"
 	}
 	if o.Port == 0 {
-		o.Port = FreePort(t, o.IP)
+		o.Port = testutil.FreePort(t, o.IP)
 	}
 	n := &Node{t: t, IP: o.IP, Port: o.Port, Config: o.ConfigText(), tp: tpParam(o.Transport)}
 	n.start()
@@ -172,7 +123,7 @@ func Start(t testing.TB, o Options) *Node {
 func (n *Node) start() {
 	t := n.t
 	t.Helper()
-	n.Logs = &Buffer{}
+	n.Logs = &testutil.Buffer{}
 	srv, err := server.Load(server.Options{Source: []byte(n.Config), SourceName: n.Addr() + ".cfg",
 		Logger: slog.New(logging.NewTextHandler(n.Logs, logging.LevelDebug))})
 	if err != nil {
@@ -208,7 +159,7 @@ func (n *Node) Stop() {
 		n.t.Errorf("node %s did not stop within 30 s", n.Addr())
 	}
 	if n.t.Failed() {
-		n.t.Logf("node %s logs (last 8 KiB):\n%s", n.Addr(), tail(n.Logs.String(), 8192))
+		n.t.Logf("node %s logs (last 8 KiB):\n%s", n.Addr(), testutil.Tail(n.Logs.String(), 8192))
 	}
 }
 
@@ -219,13 +170,6 @@ func (n *Node) Restart() {
 		n.Stop()
 	}
 	n.start()
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 // Eventually polls cond every 20 ms until it is true or d passed, and
@@ -251,9 +195,7 @@ type Kamailio struct {
 	Dir    string
 	Ctl    string // ctl unix socket (kamcmd -s unix:<Ctl>)
 	Config string
-	log    *Buffer
-	cmd    *exec.Cmd
-	done   chan struct{}
+	p      *kamailio.Process
 	tp     string
 }
 
@@ -264,7 +206,7 @@ func (k *Kamailio) URI() string { return fmt.Sprintf("sip:%s:%d%s", k.IP, k.Port
 func (k *Kamailio) Addr() string { return net.JoinHostPort(k.IP, fmt.Sprint(k.Port)) }
 
 // Log returns Kamailio's stderr so far.
-func (k *Kamailio) Log() string { return k.log.String() }
+func (k *Kamailio) Log() string { return k.p.Log() }
 
 // KamailioOptions describe a Kamailio node.
 type KamailioOptions struct {
@@ -287,28 +229,16 @@ type KamailioOptions struct {
 	Transport string
 }
 
-// ModulesDir returns Kamailio's module directory or calls Missing.
-func ModulesDir(t testing.TB) string {
-	for _, p := range []string{"/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules", "/usr/lib64/kamailio/modules"} {
-		if _, err := os.Stat(filepath.Join(p, "dmq.so")); err == nil {
-			return p
-		}
-	}
-	testutil.Missing(t, "Kamailio's dmq module", "dmq.so not found")
-	return ""
-}
-
 // StartKamailio starts Kamailio with dmq, htable (enable_dmq=1) and ctl
 // on a unix socket; it is killed at the end of the test.
 func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 	t.Helper()
-	bin := testutil.LookPath(t, "kamailio", "/usr/sbin/kamailio")
-	mpath := ModulesDir(t)
+	mpath := kamailio.ModuleDir(t, "dmq", "htable", "ctl")
 	if o.IP == "" {
 		o.IP = "127.0.0.1"
 	}
 	if o.Port == 0 {
-		o.Port = FreePort(t, o.IP)
+		o.Port = testutil.FreePort(t, o.IP)
 	}
 	if o.PingInterval == 0 {
 		o.PingInterval = 60
@@ -322,12 +252,8 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 	if o.Route == "" {
 		o.Route = `sl_send_reply("404", "Not here");`
 	}
-	dir, err := os.MkdirTemp("", "sipht-kdmq-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	k := &Kamailio{IP: o.IP, Port: o.Port, Dir: dir, Ctl: filepath.Join(dir, "ctl"), log: &Buffer{}, tp: tpParam(o.Transport)}
+	dir := testutil.ShortTempDir(t)
+	k := &Kamailio{IP: o.IP, Port: o.Port, Dir: dir, Ctl: filepath.Join(dir, "ctl"), tp: tpParam(o.Transport)}
 	var b strings.Builder
 	fmt.Fprintf(&b, `#!KAMAILIO
 debug=%d
@@ -371,73 +297,18 @@ modparam("dmq", "ping_interval", %d)
 }
 `, o.Route)
 	k.Config = b.String()
-	cfgPath := filepath.Join(dir, "kamailio.cfg")
-	if err := os.WriteFile(cfgPath, []byte(k.Config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-DD", "-E", "-f", cfgPath, "-Y", dir, "-w", dir, "-P", filepath.Join(dir, "pid"), "-m", fmt.Sprint(o.ShmMB), "-M", "16")
-	cmd.Stdout = k.log
-	cmd.Stderr = k.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start kamailio: %v", err)
-	}
-	k.cmd = cmd
-	k.done = make(chan struct{})
-	go func() { cmd.Wait(); close(k.done) }()
-	t.Cleanup(func() {
-		k.Kill()
-		if t.Failed() {
-			t.Logf("kamailio %s log (last 16 KiB):\n%s", k.Addr(), tail(k.log.String(), 16384))
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.Dial("unix", k.Ctl)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-k.done:
-			t.Fatalf("kamailio exited at start-up:\n%s\nconfig:\n%s", k.log.String(), k.Config)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kamailio did not open its ctl socket: %v\n%s", err, k.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
+	k.p = kamailio.Start(t, kamailio.Options{Config: k.Config, Dir: dir, Args: []string{"-m", fmt.Sprint(o.ShmMB), "-M", "16"},
+		Ready: kamailio.Listening("unix:" + k.Ctl), Settle: 300 * time.Millisecond})
 	return k
 }
 
 // Kill stops Kamailio (SIGTERM, then SIGKILL after 5 s).
-func (k *Kamailio) Kill() {
-	if k.cmd == nil {
-		return
-	}
-	syscall.Kill(-k.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-k.done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-		<-k.done
-	}
-	k.cmd = nil
-}
+func (k *Kamailio) Kill() { k.p.Stop() }
 
 // Kamcmd runs kamcmd against the node and returns its output (stdout and
 // stderr together).
 func (k *Kamailio) Kamcmd(t testing.TB, args ...string) string {
 	t.Helper()
-	bin := testutil.LookPath(t, "kamcmd", "/usr/sbin/kamcmd")
-	cmd := exec.Command(bin, append([]string{"-s", "unix:" + k.Ctl}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if _, ok := err.(*exec.ExitError); !ok {
-			t.Fatalf("kamcmd %v: %v", args, err)
-		}
-	}
-	return string(out)
+	out, _ := kamailio.Kamcmd(t, "unix:"+k.Ctl, args...)
+	return out
 }
