@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,16 @@ request_route {
 			if len(got) != len(c.want)/2 {
 				t.Fatalf("syslog got %d messages, want %d:\n%s", len(got), len(c.want)/2, strings.Join(got, "\n"))
 			}
+			// The server logs "listening" from its own goroutine: it may
+			// reach syslog after the script's messages, which come in
+			// order from one worker.
+			scriptMsg := func(m string) int {
+				if strings.Contains(m, "listening") {
+					return 0
+				}
+				return 1
+			}
+			slices.SortStableFunc(got, func(a, b string) int { return scriptMsg(a) - scriptMsg(b) })
 			for i := range got {
 				pri, tail := c.want[2*i], c.want[2*i+1]
 				if strings.Contains(tail, "%d") {
