@@ -154,7 +154,9 @@ start_server() { # kind
 			die "$kind exited during start-up"
 		fi
 		if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then
-			sleep 0.5
+			# let start-up work (database, timers, sipht's scheduler
+			# settling on its idle parallelism) finish before measuring
+			sleep 3
 			return 0
 		fi
 		sleep 0.1

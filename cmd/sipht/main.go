@@ -25,6 +25,7 @@ import (
 	"github.com/sipht/sipht/examples"
 	"github.com/sipht/sipht/internal/cfg"
 	"github.com/sipht/sipht/internal/core"
+	"github.com/sipht/sipht/internal/procs"
 	"github.com/sipht/sipht/internal/rpc/ctlcli"
 	"github.com/sipht/sipht/internal/server"
 	_ "github.com/sipht/sipht/modules/all"
@@ -65,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("c", false, "check the config and exit")
 	version := fs.Bool("V", false, "print the version and exit")
 	forceStderr := fs.Bool("E", false, "log to stderr whatever log_stderror says")
+	adaptive := fs.Bool("adaptive-procs", true, "run on one scheduler P while the load is light, on all under load (internal/procs; off when GOMAXPROCS is set)")
 	logEngine := fs.String("log-engine", "", "`json`: log in JSON, as kamailio --log-engine=json (Kamailio's flags after \"json:\" are ignored)")
 	var defines defineList
 	fs.Var(&defines, "A", "define `NAME[=VALUE]` for the preprocessor (repeatable)")
@@ -119,6 +121,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *adaptive && os.Getenv("GOMAXPROCS") == "" {
+		go (&procs.Governor{Logger: srv.Log}).Run(ctx)
+	}
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "sipht: %v\n", err)
 		return 1
