@@ -7,8 +7,8 @@
 // they sleep again. At a few thousand SIP requests a second that costs
 // more CPU than the requests themselves: measured with sipp on the seed
 // config, 2 CPUs, 2,000 OPTIONS/s, sipht used 0.64–0.69 CPU seconds per
-// 10,000 requests with GOMAXPROCS=1 against 0.83–0.97 with 2 (and 2.5×
-// fewer context switches); at 10,000/s 0.25 against 0.34. One P is
+// 10,000 requests with GOMAXPROCS=1 against 0.89–0.97 with 2 (and 3×
+// fewer context switches); at 10,000/s 0.25 against 0.34 (perf stat). One P is
 // enough until the process needs more than one core.
 //
 // A Governor samples the process's CPU time and runs with one P while
