@@ -66,6 +66,14 @@ type PreScripter interface {
 	PreScript(c *script.Ctx) bool
 }
 
+// OrderedSender is implemented by modules whose requests of some methods
+// must be handled in the order each source sent them over UDP (dmq:
+// KDMQ). The SIP transport hands such requests of one source to one
+// worker instead of the next free one (sipio.Config.OrderedMethods).
+type OrderedSender interface {
+	OrderedMethods() []string
+}
+
 // Leaver is implemented by modules that must tell peers they are going
 // away while the SIP transport still runs (dmq's shutdown notice). Leave is
 // called at shutdown before the transport stops, in reverse load order,

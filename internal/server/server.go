@@ -400,12 +400,19 @@ func (s *Server) Run(ctx context.Context) error {
 		s.ctxs[i] = s.Program.NewCtx()
 	}
 	p := s.Params
+	var ordered []string
+	for _, lm := range s.mods {
+		if o, ok := lm.mod.(module.OrderedSender); ok {
+			ordered = append(ordered, o.OrderedMethods()...)
+		}
+	}
 	sip, err := sipio.NewServer(sipio.Config{
-		Listen:       p.Listen,
-		Handler:      s.handle,
-		Workers:      n,
-		Filter:       s.filterChain(),
-		ServerHeader: p.ServerHeaderValue(),
+		OrderedMethods: ordered,
+		Listen:         p.Listen,
+		Handler:        s.handle,
+		Workers:        n,
+		Filter:         s.filterChain(),
+		ServerHeader:   p.ServerHeaderValue(),
 		TCP: sipio.TCPConfig{
 			MaxConns:       p.TCPMaxConnections,
 			IdleTimeout:    p.TCPConnectionLifetime,

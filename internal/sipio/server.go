@@ -55,6 +55,14 @@ type Config struct {
 	// Kamailio's are.
 	TagSecret []byte
 
+	// OrderedMethods lists request methods whose UDP requests from one
+	// source are handled in the order they were read: they all go to one
+	// worker (chosen by the source address) instead of the next free one.
+	// Other traffic is spread over the workers and may be handled out of
+	// order. DMQ needs this for KDMQ: Kamailio's htable.setxs sends
+	// SET_CELL then SET_CELL_EXPIRE, which do not commute.
+	OrderedMethods []string
+
 	Logger *slog.Logger // default slog.Default()
 }
 
@@ -550,6 +558,13 @@ func (s *Server) readUDP(u *udpSocket) {
 		bp := getBuf(n)
 		b := append((*bp)[:0], data...)
 		p := packet{bp: bp, data: b, src: src, udp: u, at: now}
+		if s.ordered(data) {
+			if !s.dispatchTo(p, SourceIndex(src, len(s.queues))) {
+				putBuf(bp)
+				s.ctr.drop(DropQueueFull)
+			}
+			continue
+		}
 		if !s.dispatch(p, &rr) {
 			putBuf(bp)
 			s.ctr.drop(DropQueueFull)
@@ -571,6 +586,42 @@ func (s *Server) dispatch(p packet, rr *int) bool {
 		}
 	}
 	return false
+}
+
+// ordered reports whether a datagram is a request of one of
+// Config.OrderedMethods.
+func (s *Server) ordered(data []byte) bool {
+	for _, m := range s.cfg.OrderedMethods {
+		if len(data) > len(m) && data[len(m)] == ' ' && string(data[:len(m)]) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// SourceIndex maps a source address and port to one of n workers (FNV-1a
+// of the address and port): the same source always gets the same one.
+func SourceIndex(src netip.AddrPort, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	a := src.Addr().As16()
+	h := uint32(2166136261)
+	for _, b := range a {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	h = (h ^ uint32(src.Port())) * 16777619
+	return int(h % uint32(n))
+}
+
+// dispatchTo hands a packet to worker k's queue; it never blocks.
+func (s *Server) dispatchTo(p packet, k int) bool {
+	select {
+	case s.queues[k] <- p:
+		return true
+	default:
+		return false
+	}
 }
 
 // worker state: the Msg is reused for every message.

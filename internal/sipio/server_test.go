@@ -355,3 +355,43 @@ func TestIPv6(t *testing.T) {
 func testutilMissingIPv6(t *testing.T, err error) {
 	t.Skipf("IPv6 loopback not available: %v", err)
 }
+
+// Requests of an OrderedMethods method from one source reach the handler
+// in the order they were sent, however many workers there are; other
+// requests are spread over the workers.
+func TestOrderedMethodsKeepSourceOrder(t *testing.T) {
+	var mu sync.Mutex
+	var seqs []int
+	workers := map[string]map[int]bool{"KDMQ": {}, "OPTIONS": {}}
+	s, addr := startServer(t, Config{Workers: 4, OrderedMethods: []string{"KDMQ"}, Handler: func(m *Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		workers[string(m.Req.Method)][m.Worker] = true
+		if m.Req.Method == "KDMQ" {
+			seqs = append(seqs, int(m.Req.CSeq().SeqNo))
+			time.Sleep(time.Duration(len(seqs)%3) * 100 * time.Microsecond) // uneven handling times
+		}
+	}})
+	c := newUDPClient(t)
+	const n = 300
+	for i := 1; i <= n; i++ {
+		kdmq := strings.Replace(options(fmt.Sprintf("z9hG4bK-k%d", i), ""), "OPTIONS", "KDMQ", -1)
+		kdmq = strings.Replace(kdmq, "CSeq: 1 KDMQ", fmt.Sprintf("CSeq: %d KDMQ", i), 1)
+		c.send(t, addr, kdmq)
+		c.send(t, addr, options(fmt.Sprintf("z9hG4bK-o%d", i), ""))
+	}
+	waitFor(5*time.Second, func() bool { return s.Stats().RequestsIn["KDMQ"] == n && s.Stats().RequestsIn["OPTIONS"] == n })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seqs) != n {
+		t.Fatalf("handled %d KDMQ, want %d", len(seqs), n)
+	}
+	for i, q := range seqs {
+		if q != i+1 {
+			t.Fatalf("KDMQ #%d handled as the %dth: order %v", q, i+1, seqs[max(0, i-3):min(len(seqs), i+3)])
+		}
+	}
+	if len(workers["KDMQ"]) != 1 || len(workers["OPTIONS"]) < 2 {
+		t.Fatalf("workers used: %v", workers)
+	}
+}

@@ -420,6 +420,12 @@ func (m *Module) Stop(ctx context.Context) error {
 	return nil
 }
 
+// OrderedMethods asks the SIP transport to hand the KDMQ requests of one
+// node to one worker, in the order they were read: Kamailio's htable
+// replication sends changes that do not commute (htable.setxs: SET_CELL
+// then SET_CELL_EXPIRE) back to back.
+func (m *Module) OrderedMethods() []string { return []string{"KDMQ"} }
+
 // Leave sends the shutdown notice (this node, status disabled) while the
 // SIP transport still runs; the server calls it before stopping SIP.
 func (m *Module) Leave(ctx context.Context) {

@@ -140,26 +140,15 @@ func (m *Module) receive(msg *sipio.Msg, inline bool) bool {
 
 // workerFor keeps the requests of one source on one worker, so that they
 // are handled in the order they were queued.
-func workerFor(msg *sipio.Msg, n int) int {
-	if n <= 1 {
-		return 0
-	}
-	a := msg.Source.Addr().As16()
-	h := uint32(2166136261)
-	for _, b := range a {
-		h = (h ^ uint32(b)) * 16777619
-	}
-	h = (h ^ uint32(msg.Source.Port())) * 16777619
-	return int(h % uint32(n))
-}
+func workerFor(msg *sipio.Msg, n int) int { return sipio.SourceIndex(msg.Source, n) }
 
 // reorderHold is how long a DMQ worker holds a request received over UDP
 // for requests read before it but still on their way through another SIP
-// worker (the socket's reader hands datagrams to the SIP workers round
-// robin, so two back-to-back requests of one node, such as Kamailio's
-// SET_CELL and SET_CELL_EXPIRE of htable.setxs, can overtake each other).
-// Requests of one source are handled by one DMQ worker in the order they
-// were read from the socket. Only channels registered with Ordered wait.
+// worker. The transport already hands a node's KDMQ requests to one SIP
+// worker in order (OrderedMethods); the hold guards what reaches the
+// module another way. Requests of one source are handled by one DMQ
+// worker in the order they were read from the socket. Only channels
+// registered with Ordered wait.
 const reorderHold = 250 * time.Microsecond
 
 // maxBatch bounds the requests a worker re-sequences at once.
