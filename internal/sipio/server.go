@@ -577,12 +577,9 @@ func (s *Server) readUDP(u *udpSocket) {
 func (s *Server) dispatch(p packet, rr *int) bool {
 	n := len(s.queues)
 	for i := 0; i < n; i++ {
-		k := (*rr + i) % n
-		select {
-		case s.queues[k] <- p:
+		if k := (*rr + i) % n; s.dispatchTo(p, k) {
 			*rr = k + 1
 			return true
-		default:
 		}
 	}
 	return false

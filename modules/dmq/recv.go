@@ -1,11 +1,8 @@
 package dmq
 
 import (
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sipht/sipht/internal/module"
 	"github.com/sipht/sipht/internal/script"
@@ -142,57 +139,23 @@ func (m *Module) receive(msg *sipio.Msg, inline bool) bool {
 // are handled in the order they were queued.
 func workerFor(msg *sipio.Msg, n int) int { return sipio.SourceIndex(msg.Source, n) }
 
-// reorderHold is how long a DMQ worker holds a request received over UDP
-// for requests read before it but still on their way through another SIP
-// worker. The transport already hands a node's KDMQ requests to one SIP
-// worker in order (OrderedMethods); the hold guards what reaches the
-// module another way. Requests of one source are handled by one DMQ
-// worker in the order they were read from the socket. Only channels
-// registered with Ordered wait.
-const reorderHold = 250 * time.Microsecond
-
-// maxBatch bounds the requests a worker re-sequences at once.
-const maxBatch = 256
-
-// worker handles the jobs of one queue until the module stops. The queue
-// is never closed: receive may still be sending to it while Stop runs.
+// worker handles the jobs of one queue, in order, until the module stops.
+// The requests of one node come in the order they were read: the SIP
+// transport hands a source's KDMQ requests to one SIP worker
+// (OrderedMethods) and receive puts them on one DMQ worker's queue
+// (workerFor). The queue is never closed: receive may still be sending to
+// it while Stop runs.
 func (m *Module) worker(q chan job) {
 	defer m.workersWG.Done()
 	done := m.ctx.Done()
-	batch := make([]job, 0, maxBatch)
 	for {
-		var j job
 		select {
-		case j = <-q:
+		case j := <-q:
+			if m.ctx.Err() == nil { // stopping: what is still queued is dropped
+				m.process(j.ch, j.msg)
+			}
 		case <-done:
 			return
-		}
-		batch = append(batch[:0], j)
-		if j.msg.Transport != sipio.TCP && j.ch.peer.Ordered {
-			// Collect what comes in during the hold. The wait yields
-			// instead of sleeping: timers shorter than a millisecond fire
-			// a millisecond late when the runtime waits in epoll.
-			for len(batch) < maxBatch {
-				select {
-				case j2 := <-q:
-					batch = append(batch, j2)
-					continue
-				default:
-				}
-				if time.Since(j.msg.Received) >= reorderHold {
-					break
-				}
-				runtime.Gosched()
-			}
-			if len(batch) > 1 {
-				sort.SliceStable(batch, func(a, b int) bool { return batch[a].msg.Received.Before(batch[b].msg.Received) })
-			}
-		}
-		for i := range batch {
-			if m.ctx.Err() == nil { // stopping: what is still queued is dropped
-				m.process(batch[i].ch, batch[i].msg)
-			}
-			batch[i] = job{}
 		}
 	}
 }

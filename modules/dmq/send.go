@@ -31,11 +31,6 @@ type Peer struct {
 	// node, and again after the node re-joins from an empty list
 	// (Kamailio's init_callback: htable's dmq_init_sync).
 	OnInit func()
-	// Ordered asks for the requests of one node to be handled in the order
-	// they were read from a UDP socket (a short re-sequencing wait, see
-	// reorderHold): for protocols whose messages do not commute, such as
-	// Kamailio's htable actions.
-	Ordered bool
 	// OnNodeUp (sipht) runs, on its own goroutine, when a node becomes
 	// active, comes back after a restart (new incarnation), or first says
 	// it is a sipht node. Modules use it to resynchronise a returning node.

@@ -225,7 +225,7 @@ func New(reg *ht.Registry, d *dmq.Module, o Options) (*Replicator, error) {
 		r.byTable[t] = ts
 	}
 	var err error
-	r.kch, err = d.Register(dmq.Peer{Channel: "htable", Description: "htable", Ordered: true, Handle: r.handleKamailio, OnInit: r.onInit, OnNodeUp: r.onNodeUp})
+	r.kch, err = d.Register(dmq.Peer{Channel: "htable", Description: "htable", Handle: r.handleKamailio, OnInit: r.onInit, OnNodeUp: r.onNodeUp})
 	if err != nil {
 		return nil, err
 	}
